@@ -1,0 +1,3 @@
+# doc/local.mk
+EXTRA_DIST += doc/README.md daemon/README.md libvirt-driver/README.md \
+	ocf-agents/README.md

@@ -1,0 +1,198 @@
+# testlib.sh - shared helpers for Kemari's integration tests and demo.
+# Source it from a POSIX/bash script.  It expects (set by `make check`'s
+# environment, or by the caller):
+#   KEMARI_QEMU       the Kemari QEMU binary
+#   KEMARI_GUEST_DIR  directory with vmlinuz and initrd.gz
+#   KEMARI_KSEQ       the host build of tests/workload/kseq
+#
+# Every namespace, process and file a test creates is registered here and
+# removed by kt_cleanup, which runs on exit, also when the test fails or is
+# interrupted.  Results: kt_pass/kt_fail count checks; kt_finish prints
+# "N passed, N failed" and exits 0 only when nothing failed.
+
+KT_NAME=${KT_NAME:-$(basename "$0" .sh)}
+KT_PASSED=0
+KT_FAILED=0
+KT_PIDS=""
+KT_NETNS=""
+KT_DIR=""
+
+kt_log() { printf '%s: %s\n' "$KT_NAME" "$*" >&2; }
+kt_pass() { KT_PASSED=$((KT_PASSED + 1)); printf 'ok - %s\n' "$*"; }
+kt_fail() { KT_FAILED=$((KT_FAILED + 1)); printf 'not ok - %s\n' "$*"; }
+kt_skip() { printf '%s: SKIP: %s\n' "$KT_NAME" "$*"; exit 77; }
+kt_die() { kt_fail "$*"; kt_finish; }
+
+# kt_check DESCRIPTION COMMAND...: pass if the command succeeds.
+kt_check() {
+    _d=$1; shift
+    if "$@"; then kt_pass "$_d"; else kt_fail "$_d"; fi
+}
+
+kt_finish() {
+    printf '%s passed, %s failed\n' "$KT_PASSED" "$KT_FAILED"
+    [ "$KT_FAILED" = 0 ] && [ "$KT_PASSED" -gt 0 ]
+    exit $?
+}
+
+# Root, the binaries and the guest; otherwise skip, saying what is missing.
+kt_require_env() {
+    [ "$(id -u)" = 0 ] || kt_skip "needs root (network namespaces, tap)"
+    [ -x "${KEMARI_QEMU:-}" ] ||
+        kt_skip "no Kemari QEMU at '${KEMARI_QEMU:-}' (run make)"
+    [ -f "${KEMARI_GUEST_DIR:-}/vmlinuz" ] ||
+        kt_skip "no test guest in '${KEMARI_GUEST_DIR:-}' (run make check)"
+    [ -x "${KEMARI_KSEQ:-}" ] || kt_skip "no kseq at '${KEMARI_KSEQ:-}'"
+    command -v ip >/dev/null || kt_skip "no ip(8) (iproute2)"
+}
+
+# A scratch directory for logs and images; removed at the end unless the
+# test failed (then its logs stay for the developer, path printed).
+kt_mkdir() {
+    KT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/kemari-$KT_NAME.XXXXXX")
+}
+
+kt_cleanup() {
+    _rc=$?
+    for _p in $KT_PIDS; do
+        kill -9 "$_p" 2>/dev/null || true
+    done
+    for _p in $KT_PIDS; do
+        wait "$_p" 2>/dev/null || true
+    done
+    for _n in $KT_NETNS; do
+        ip netns del "$_n" 2>/dev/null || true
+    done
+    if [ -n "$KT_DIR" ]; then
+        if [ "$_rc" = 0 ] || [ "$_rc" = 77 ]; then
+            rm -rf "$KT_DIR"
+        else
+            rm -f "$KT_DIR"/*.img
+            kt_log "logs kept in $KT_DIR"
+        fi
+    fi
+    exit "$_rc"
+}
+trap kt_cleanup EXIT
+trap 'exit 130' INT TERM
+
+kt_track_pid() { KT_PIDS="$KT_PIDS $1"; }
+
+# kt_netns NAME: a namespace with a tap device "ktap0" at HOSTADDR/24.
+# The guest's NIC sits on the tap; the "outside world" (observers) runs in
+# the same namespace, on the tap's host side.
+kt_netns() {
+    _ns=$1 _addr=${2:-169.254.10.1/24}
+    ip netns add "$_ns" || kt_die "cannot create network namespace $_ns"
+    KT_NETNS="$KT_NETNS $_ns"
+    ip -n "$_ns" link set lo up
+    ip -n "$_ns" tuntap add dev ktap0 mode tap
+    ip -n "$_ns" addr add "$_addr" dev ktap0
+    ip -n "$_ns" link set ktap0 up
+}
+
+# kt_qemu NS NAME CMDLINE_EXTRA [QEMU ARGS...]: start the test guest under
+# the Kemari QEMU inside namespace NS, console to $KT_DIR/NAME.console,
+# QMP at $KT_DIR/NAME.qmp.  Sets KT_QEMU_PID.  Extra QEMU args (a disk,
+# -smp) follow.
+kt_qemu() {
+    _ns=$1 _name=$2 _append=$3
+    shift 3
+    ip netns exec "$_ns" "$KEMARI_QEMU" -accel tcg -m 256 \
+        -nodefaults -display none -no-reboot \
+        -name "$_name" \
+        -kernel "$KEMARI_GUEST_DIR/vmlinuz" \
+        -initrd "$KEMARI_GUEST_DIR/initrd.gz" \
+        -append "console=ttyS0 panic=1 quiet $_append" \
+        -serial "file:$KT_DIR/$_name.console" \
+        -qmp "unix:$KT_DIR/$_name.qmp,server=on,wait=off" \
+        -netdev tap,id=net0,ifname=ktap0,script=no,downscript=no \
+        -device virtio-net-pci,netdev=net0,mac=52:54:00:4b:4d:01,romfile= \
+        "$@" > "$KT_DIR/$_name.stderr" 2>&1 &
+    KT_QEMU_PID=$!
+    kt_track_pid "$KT_QEMU_PID"
+}
+
+# kt_wait_console NAME PATTERN TIMEOUT_S: wait for PATTERN on the console.
+kt_wait_console() {
+    _f=$KT_DIR/$1.console _pat=$2 _t=$(( $3 * 10 ))
+    while [ "$_t" -gt 0 ]; do
+        grep -q "$_pat" "$_f" 2>/dev/null && return 0
+        kill -0 "$KT_QEMU_PID" 2>/dev/null || {
+            kt_log "QEMU exited: $(tail -n 5 "$KT_DIR/$1.stderr")"
+            return 1
+        }
+        sleep 0.1
+        _t=$((_t - 1))
+    done
+    kt_log "timed out waiting for '$_pat' on $_f"
+    return 1
+}
+
+# kt_bg NS LOG CMD...: run a command in the background in namespace NS.
+kt_bg() {
+    _ns=$1 _log=$2
+    shift 2
+    ip netns exec "$_ns" "$@" > "$_log" 2>&1 &
+    KT_BG_PID=$!
+    kt_track_pid "$KT_BG_PID"
+}
+
+# kt_stop PID: SIGTERM and wait (observers print their summary on TERM);
+# returns the process's exit status.
+kt_stop() {
+    kill -TERM "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+# kt_status_field FILE KEY: a value from a kseq --status file.
+kt_status_field() {
+    sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" "$1" 2>/dev/null
+}
+
+# kt_workload_start NS [QEMU ARGS...]: the standard workload guest in NS:
+# a 16 MiB virtio-blk disk ($KT_IMG), UDP sequence to port 9000 and disk
+# records (reported to port 9001), each watched by a kseq udp-recv
+# ($KT_UDP_PID, $KT_DISK_PID; status files udp.status, disk.status in
+# $KT_DIR).  Boots and waits for the ready marker; sets KT_BOOT_S.
+kt_workload_start() {
+    _ns=$1
+    shift
+    KT_IMG=$KT_DIR/disk.img
+    truncate -s 16M "$KT_IMG"
+    kt_bg "$_ns" "$KT_DIR/udp.out" "$KEMARI_KSEQ" udp-recv 9000 \
+        --status "$KT_DIR/udp.status"
+    KT_UDP_PID=$KT_BG_PID
+    kt_bg "$_ns" "$KT_DIR/disk.out" "$KEMARI_KSEQ" udp-recv 9001 \
+        --kind disk --log "$KT_DIR/disk.reports" \
+        --status "$KT_DIR/disk.status"
+    KT_DISK_PID=$KT_BG_PID
+    _t0=$(date +%s)
+    kt_qemu "$_ns" guest "kemari.udp=9000 kemari.udp_gap_us=2000 \
+kemari.disk=9001 kemari.disk_gap_us=10000" \
+        -drive "file=$KT_IMG,format=raw,if=none,id=disk0,cache=none,aio=threads" \
+        -device virtio-blk-pci,drive=disk0 "$@"
+    kt_wait_console guest KEMARI-GUEST-READY 180 || return 1
+    KT_BOOT_S=$(( $(date +%s) - _t0 ))
+}
+
+# kt_workload_stop_and_verify MIN_UDP MIN_DISK: stop the guest (SIGTERM)
+# and the observers, then check the UDP sequence (complete, consistent,
+# at least MIN_UDP numbers) and the disk (every reported record on it,
+# at least MIN_DISK records).
+kt_workload_stop_and_verify() {
+    kill -TERM "$KT_QEMU_PID" 2>/dev/null
+    wait "$KT_QEMU_PID" 2>/dev/null
+    kt_stop "$KT_UDP_PID"
+    kt_stop "$KT_DISK_PID"
+    _u=$(kt_status_field "$KT_DIR/udp.status" distinct)
+    kt_check "UDP: no gap, no mismatch: $(cat "$KT_DIR/udp.out")" \
+        grep -q 'missing=0 .*mismatches=0 .*bad=0' "$KT_DIR/udp.out"
+    kt_check "UDP: at least $1 datagrams (${_u:-0})" test "${_u:-0}" -ge "$1"
+    if _out=$("$KEMARI_KSEQ" disk-verify "$KT_IMG" \
+            --reports "$KT_DIR/disk.reports" --expect-min "$2"); then
+        kt_pass "disk holds every reported record: $_out"
+    else
+        kt_fail "disk: $_out"
+    fi
+}

@@ -1,0 +1,41 @@
+# tests/local.mk - the workload, the test guest, unit and integration tests
+
+# kseq: the workload.  Built natively here for the observers; the guest
+# gets a static build of the same sources (tests/guest/build-guest.sh).
+noinst_PROGRAMS += tests/workload/kseq
+tests_workload_kseq_SOURCES = tests/workload/kseq.c \
+	tests/workload/kseq-proto.c tests/workload/kseq-proto.h
+
+# The test guest, cached outside the tree; tests/guest/image links to it.
+check_DATA += kemari-guest
+kemari-guest:
+	@$(MKDIR_P) tests/guest
+	@dir=$$(KEMARI_CACHE='$(kemaricachedir)' \
+	    $(SHELL) $(srcdir)/tests/guest/build-guest.sh | tail -n 1) && \
+	  test -f "$$dir/vmlinuz" && rm -f tests/guest/image && \
+	  ln -s "$$dir" tests/guest/image
+.PHONY: kemari-guest
+CLEANFILES += tests/guest/image
+
+EXTRA_DIST += tests/guest/build-guest.sh tests/guest/init \
+	tests/lib/testlib.sh
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test-kseq-proto
+UNIT_TESTS += tests/unit/test-kseq-proto
+tests_unit_test_kseq_proto_SOURCES = tests/unit/test-kseq-proto.c \
+	tests/workload/kseq-proto.c
+tests_unit_test_kseq_proto_CPPFLAGS = $(AM_CPPFLAGS) \
+	-I$(top_srcdir)/tests/workload
+tests_unit_test_kseq_proto_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_kseq_proto_LDADD = $(CMOCKA_LIBS)
+
+check_PROGRAMS += tests/unit/test-log
+UNIT_TESTS += tests/unit/test-log
+tests_unit_test_log_SOURCES = tests/unit/test-log.c
+tests_unit_test_log_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_log_LDADD = common/libkemari-common.a $(CMOCKA_LIBS)
+endif
+
+INTEGRATION_TESTS += tests/integration/guest-boot.sh
+EXTRA_DIST += $(INTEGRATION_TESTS)

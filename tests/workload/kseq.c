@@ -1,0 +1,1042 @@
+/*
+ * kseq.c - the test workload: numbered outputs produced inside the guest
+ * and checked outside it.
+ *
+ * One program, built twice: statically for the test guest, natively for
+ * the observers on the host.  Every record it sends or writes is a
+ * kseq-proto.h record whose payload holds the time it was generated, so a
+ * guest that goes back in time and produces number N again produces a
+ * different payload, which the observers detect.
+ *
+ * In the guest:
+ *   kseq udp-send ADDR PORT [--gap-us N] [--count N]
+ *   kseq tcp-serve PORT [--gap-us N]
+ *   kseq disk-write DEVICE ADDR PORT [--gap-us N]
+ * Outside:
+ *   kseq udp-recv PORT [--kind udp|disk] [--log FILE] [--status FILE]
+ *                 [--duration S] [--expect-min N]
+ *   kseq tcp-check ADDR PORT [--duration S] [--expect-min N]
+ *                  [--status FILE]
+ *   kseq rr ADDR PORT [--count N] [--pages N] [--size BYTES]
+ *   kseq bulk ADDR PORT [--duration S]
+ *   kseq disk-verify IMAGE [--reports LOGFILE] [--expect-min N]
+ *
+ * Observers print one summary line of key=value pairs and exit 0 only
+ * when what they saw is consistent (no gap, no payload mismatch, no
+ * malformed record, at least --expect-min records).  Usage errors exit 2.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kseq-proto.h"
+
+#define KSEQ_MAX_TRACKED (64ull * 1024 * 1024)
+#define RR_HDR 16               /* rr request/response header */
+#define RR_MAX_SIZE 65536
+#define RR_MAX_PAGES 4096
+#define PAGE 4096
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void
+die_usage(const char *msg)
+{
+    fprintf(stderr, "kseq: %s (see the comment at the top of kseq.c)\n",
+            msg);
+    exit(2);
+}
+
+static uint64_t
+now_ns(clockid_t clk)
+{
+    struct timespec ts;
+
+    clock_gettime(clk, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: payload filler; the time stamps carry the uniqueness. */
+static uint64_t rng_state;
+
+static uint64_t
+rng_next(void)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static void
+rng_seed(void)
+{
+    rng_state = now_ns(CLOCK_REALTIME) ^ now_ns(CLOCK_MONOTONIC) << 17 ^
+                (uint64_t)getpid() << 40;
+    if (!rng_state) {
+        rng_state = 1;
+    }
+}
+
+/* A fresh record: payload = monotonic ns, realtime ns, 16 random bytes. */
+static void
+make_rec(struct kseq_rec *r, enum kseq_kind kind, uint64_t stream,
+         uint64_t seq)
+{
+    uint64_t v[4] = {
+        now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_REALTIME), rng_next(),
+        rng_next(),
+    };
+    int i, b;
+
+    r->kind = kind;
+    r->stream = stream;
+    r->seq = seq;
+    for (i = 0; i < 4; i++) {
+        for (b = 0; b < 8; b++) {
+            r->payload[i * 8 + b] = (uint8_t)(v[i] >> (56 - 8 * b));
+        }
+    }
+}
+
+static void
+sleep_us(long us)
+{
+    struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stop_requested) {
+    }
+}
+
+static long
+parse_num(const char *s, const char *what, long min, long max)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < min || v > max) {
+        fprintf(stderr, "kseq: bad %s '%s' (allowed %ld..%ld)\n", what, s,
+                min, max);
+        exit(2);
+    }
+    return v;
+}
+
+static struct sockaddr_in
+parse_addr(const char *host, const char *port)
+{
+    struct sockaddr_in sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)parse_num(port, "port", 1, 65535));
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "kseq: bad IPv4 address '%s'\n", host);
+        exit(2);
+    }
+    return sa;
+}
+
+/* Common options; each command accepts the subset it documents. */
+struct opts {
+    long gap_us;
+    long count;          /* 0 = unlimited */
+    long duration_s;     /* 0 = until SIGINT/SIGTERM */
+    long expect_min;
+    long pages;
+    long size;
+    const char *log;
+    const char *status;
+    const char *reports;
+    enum kseq_kind kind;
+};
+
+/* Parses --options from argv[first..]; returns the positional args. */
+static int
+parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
+{
+    int i, n = 0;
+
+    memset(o, 0, sizeof(*o));
+    o->kind = KSEQ_KIND_UDP;
+    o->count = 0;
+    o->pages = 0;
+    o->size = RR_HDR;
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (a[0] != '-' || a[1] != '-') {
+            if (n == maxpos) {
+                die_usage("too many arguments");
+            }
+            pos[n++] = argv[i];
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "kseq: option %s needs a value\n", a);
+            exit(2);
+        }
+        i++;
+        if (!strcmp(a, "--gap-us")) {
+            o->gap_us = parse_num(v, "--gap-us", 0, 60000000);
+        } else if (!strcmp(a, "--count")) {
+            o->count = parse_num(v, "--count", 1, LONG_MAX);
+        } else if (!strcmp(a, "--duration")) {
+            o->duration_s = parse_num(v, "--duration", 1, 86400);
+        } else if (!strcmp(a, "--expect-min")) {
+            o->expect_min = parse_num(v, "--expect-min", 0, LONG_MAX);
+        } else if (!strcmp(a, "--pages")) {
+            o->pages = parse_num(v, "--pages", 0, RR_MAX_PAGES);
+        } else if (!strcmp(a, "--size")) {
+            o->size = parse_num(v, "--size", RR_HDR, RR_MAX_SIZE);
+        } else if (!strcmp(a, "--log")) {
+            o->log = v;
+        } else if (!strcmp(a, "--status")) {
+            o->status = v;
+        } else if (!strcmp(a, "--reports")) {
+            o->reports = v;
+        } else if (!strcmp(a, "--kind")) {
+            if (!strcmp(v, "udp")) {
+                o->kind = KSEQ_KIND_UDP;
+            } else if (!strcmp(v, "disk")) {
+                o->kind = KSEQ_KIND_DISK_REPORT;
+            } else {
+                die_usage("--kind is udp or disk");
+            }
+        } else {
+            fprintf(stderr, "kseq: unknown option %s\n", a);
+            exit(2);
+        }
+    }
+    return n;
+}
+
+static void
+install_stop_handlers(long duration_s)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;     /* no SA_RESTART: blocking calls return */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGALRM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (duration_s > 0) {
+        alarm((unsigned)duration_s);
+    }
+}
+
+/* Writes every byte or fails; returns 0 or -1 (errno set). */
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+
+    while (len) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0) {
+            if (errno == EINTR && !stop_requested) {
+                continue;
+            }
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads exactly len bytes; returns 1, 0 at a clean EOF, -1 on error. */
+static int
+read_all(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = read(fd, p + got, len - got);
+
+        if (n == 0) {
+            if (got == 0) {
+                return 0;
+            }
+            errno = EPROTO;
+            return -1;
+        }
+        if (n < 0) {
+            if (errno == EINTR && !stop_requested) {
+                continue;
+            }
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    return 1;
+}
+
+/* Sends one datagram; retries the same bytes on transient errors. */
+static int
+send_dgram(int fd, const uint8_t *buf, const struct sockaddr_in *to)
+{
+    while (sendto(fd, buf, KSEQ_REC_SIZE, 0, (const struct sockaddr *)to,
+                  sizeof(*to)) < 0) {
+        if (stop_requested) {
+            return -1;
+        }
+        if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN ||
+            errno == ENETUNREACH || errno == EHOSTUNREACH ||
+            errno == ECONNREFUSED) {
+            /* never skip a number: the same datagram goes again */
+            sleep_us(1000);
+            continue;
+        }
+        perror("kseq: sendto");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- guest */
+
+static int
+cmd_udp_send(int argc, char **argv)
+{
+    char *pos[2];
+    struct opts o;
+    struct sockaddr_in to;
+    uint64_t stream, seq;
+    int fd;
+
+    if (parse_opts(argc, argv, &o, pos, 2) != 2) {
+        die_usage("udp-send ADDR PORT");
+    }
+    to = parse_addr(pos[0], pos[1]);
+    install_stop_handlers(0);
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) {
+        perror("kseq: socket");
+        return 1;
+    }
+    stream = rng_next();
+    for (seq = 0; !stop_requested; seq++) {
+        struct kseq_rec r;
+        uint8_t buf[KSEQ_REC_SIZE];
+
+        if (o.count && seq >= (uint64_t)o.count) {
+            break;
+        }
+        make_rec(&r, KSEQ_KIND_UDP, stream, seq);
+        kseq_encode(&r, buf);
+        if (send_dgram(fd, buf, &to) < 0) {
+            break;
+        }
+        if (o.gap_us) {
+            sleep_us(o.gap_us);
+        }
+    }
+    close(fd);
+    return 0;
+}
+
+/* SEQ: an endless stream of consecutive TCP records. */
+static void
+serve_seq(int fd, long gap_us)
+{
+    uint64_t stream = rng_next(), seq;
+
+    for (seq = 0;; seq++) {
+        struct kseq_rec r;
+        uint8_t buf[KSEQ_REC_SIZE];
+
+        make_rec(&r, KSEQ_KIND_TCP, stream, seq);
+        kseq_encode(&r, buf);
+        if (write_all(fd, buf, sizeof(buf)) < 0) {
+            return;
+        }
+        if (gap_us) {
+            sleep_us(gap_us);
+        }
+    }
+}
+
+static uint32_t
+be32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * ECHO: request/response.  A request is RR_HDR bytes: seq (8, echoed
+ * back), pages to dirty (4, at most RR_MAX_PAGES), response size (4,
+ * RR_HDR..RR_MAX_SIZE).  The server writes one byte in each of that many
+ * pages of a private buffer, then answers with the response size, the
+ * request's header first.  Malformed requests end the connection.
+ */
+static void
+serve_echo(int fd)
+{
+    size_t bufsize = (size_t)RR_MAX_PAGES * PAGE;
+    uint8_t *mem = mmap(NULL, bufsize, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    static uint8_t resp[RR_MAX_SIZE];
+    uint8_t req[RR_HDR];
+    uint8_t tick = 0;
+
+    if (mem == MAP_FAILED) {
+        return;
+    }
+    while (read_all(fd, req, sizeof(req)) == 1) {
+        uint32_t pages = be32_at(req + 8), size = be32_at(req + 12), i;
+
+        if (pages > RR_MAX_PAGES || size < RR_HDR || size > RR_MAX_SIZE) {
+            break;
+        }
+        tick++;
+        for (i = 0; i < pages; i++) {
+            mem[(size_t)i * PAGE] = tick;
+        }
+        memcpy(resp, req, RR_HDR);
+        if (write_all(fd, resp, size) < 0) {
+            break;
+        }
+    }
+    munmap(mem, bufsize);
+}
+
+/* BULK: as many bytes as the connection takes. */
+static void
+serve_bulk(int fd)
+{
+    static uint8_t chunk[65536];
+
+    memset(chunk, 0x5a, sizeof(chunk));
+    while (write_all(fd, chunk, sizeof(chunk)) == 0) {
+    }
+}
+
+/* Reads the command line the client opens with: "SEQ", "ECHO", "BULK". */
+static void
+serve_conn(int fd, long gap_us)
+{
+    char line[16];
+    size_t n = 0;
+    int one = 1;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    while (n < sizeof(line) - 1) {
+        if (read(fd, line + n, 1) != 1) {
+            return;
+        }
+        if (line[n] == '\n') {
+            break;
+        }
+        n++;
+    }
+    line[n] = '\0';
+    if (!strcmp(line, "SEQ")) {
+        serve_seq(fd, gap_us);
+    } else if (!strcmp(line, "ECHO")) {
+        serve_echo(fd);
+    } else if (!strcmp(line, "BULK")) {
+        serve_bulk(fd);
+    } else {
+        static const char err[] = "ERR unknown command\n";
+
+        write_all(fd, err, sizeof(err) - 1);
+    }
+}
+
+static int
+cmd_tcp_serve(int argc, char **argv)
+{
+    char *pos[1];
+    struct opts o;
+    struct sockaddr_in sa;
+    int lfd, one = 1;
+
+    if (parse_opts(argc, argv, &o, pos, 1) != 1) {
+        die_usage("tcp-serve PORT");
+    }
+    sa = parse_addr("0.0.0.0", pos[0]);
+    signal(SIGCHLD, SIG_IGN);       /* no zombies */
+    signal(SIGPIPE, SIG_IGN);
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (lfd < 0) {
+        perror("kseq: socket");
+        return 1;
+    }
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(lfd, 16) < 0) {
+        perror("kseq: bind/listen");
+        return 1;
+    }
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        pid_t pid;
+
+        if (fd < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            perror("kseq: accept");
+            sleep_us(100000);
+            continue;
+        }
+        pid = fork();
+        if (pid == 0) {
+            close(lfd);
+            rng_seed();
+            serve_conn(fd, o.gap_us);
+            _exit(0);
+        }
+        close(fd);
+    }
+}
+
+static int
+cmd_disk_write(int argc, char **argv)
+{
+    char *pos[3];
+    struct opts o;
+    struct sockaddr_in to;
+    uint64_t stream, seq, nblocks;
+    struct stat st;
+    off_t size;
+    int dfd, sfd;
+
+    if (parse_opts(argc, argv, &o, pos, 3) != 3) {
+        die_usage("disk-write DEVICE ADDR PORT");
+    }
+    to = parse_addr(pos[1], pos[2]);
+    install_stop_handlers(0);
+    dfd = open(pos[0], O_RDWR);
+    if (dfd < 0 || fstat(dfd, &st) < 0) {
+        fprintf(stderr, "kseq: %s: %s\n", pos[0], strerror(errno));
+        return 1;
+    }
+    size = lseek(dfd, 0, SEEK_END);
+    if (size < KSEQ_DISK_BLOCK) {
+        fprintf(stderr, "kseq: %s: too small\n", pos[0]);
+        return 1;
+    }
+    nblocks = (uint64_t)size / KSEQ_DISK_BLOCK;
+    sfd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (sfd < 0) {
+        perror("kseq: socket");
+        return 1;
+    }
+    stream = rng_next();
+    for (seq = 0; seq < nblocks && !stop_requested; seq++) {
+        static uint8_t block[KSEQ_DISK_BLOCK];
+        struct kseq_rec r;
+        uint8_t rep[KSEQ_REC_SIZE];
+
+        make_rec(&r, KSEQ_KIND_DISK, stream, seq);
+        kseq_encode(&r, block);
+        if (pwrite(dfd, block, sizeof(block),
+                   (off_t)(seq * KSEQ_DISK_BLOCK)) != sizeof(block) ||
+            fdatasync(dfd) < 0) {
+            fprintf(stderr, "kseq: write %s: %s\n", pos[0],
+                    strerror(errno));
+            return 1;
+        }
+        /* durable: now, and only now, tell the world */
+        r.kind = KSEQ_KIND_DISK_REPORT;
+        kseq_encode(&r, rep);
+        if (send_dgram(sfd, rep, &to) < 0) {
+            break;
+        }
+        if (o.gap_us) {
+            sleep_us(o.gap_us);
+        }
+    }
+    if (seq == nblocks) {
+        fprintf(stderr, "kseq: %s full after %" PRIu64 " records\n",
+                pos[0], seq);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- observers */
+
+static void
+write_status(const char *path, const char *line)
+{
+    char tmp[PATH_MAX];
+    FILE *f;
+
+    if (!path) {
+        return;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f) {
+        return;
+    }
+    fprintf(f, "%s\n", line);
+    if (fclose(f) == 0) {
+        rename(tmp, path);
+    }
+}
+
+static void
+checker_summary(const struct kseq_checker *c, uint64_t bad, char *buf,
+                size_t len)
+{
+    snprintf(buf, len,
+             "received=%" PRIu64 " distinct=%" PRIu64 " highest=%" PRId64
+             " missing=%" PRIu64 " duplicates=%" PRIu64
+             " mismatches=%" PRIu64 " out_of_order=%" PRIu64
+             " bad=%" PRIu64 " other_stream=%" PRIu64,
+             c->received, c->distinct,
+             c->distinct ? (int64_t)c->highest : (int64_t)-1,
+             kseq_checker_missing(c), c->duplicates, c->mismatches,
+             c->out_of_order, bad, c->other_stream + c->too_high);
+}
+
+static int
+cmd_udp_recv(int argc, char **argv)
+{
+    char *pos[1];
+    struct opts o;
+    struct sockaddr_in sa;
+    struct kseq_checker c;
+    uint64_t bad = 0, last_status = 0;
+    FILE *log = NULL;
+    char line[512];
+    int fd, big = 16 << 20, ok;
+
+    if (parse_opts(argc, argv, &o, pos, 1) != 1) {
+        die_usage("udp-recv PORT");
+    }
+    sa = parse_addr("0.0.0.0", pos[0]);
+    install_stop_handlers(o.duration_s);
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) {
+        perror("kseq: socket");
+        return 1;
+    }
+    /* A fast guest must not overflow us: as large a buffer as allowed. */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        perror("kseq: bind");
+        return 1;
+    }
+    if (o.log && !(log = fopen(o.log, "w"))) {
+        fprintf(stderr, "kseq: %s: %s\n", o.log, strerror(errno));
+        return 1;
+    }
+    kseq_checker_init(&c, KSEQ_MAX_TRACKED);
+    while (!stop_requested) {
+        uint8_t buf[2048];
+        struct kseq_rec r;
+        enum kseq_decode_err err;
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        uint64_t t;
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            perror("kseq: recv");
+            break;
+        }
+        err = kseq_decode(buf, (size_t)n, &r);
+        if (err == KSEQ_OK && (n != KSEQ_REC_SIZE || r.kind != o.kind)) {
+            err = KSEQ_ERR_KIND;
+        }
+        if (err != KSEQ_OK) {
+            bad++;
+            fprintf(stderr, "kseq: bad datagram (%zd bytes): %s\n", n,
+                    kseq_strerror(err));
+            continue;
+        }
+        if (kseq_checker_add(&c, &r) == 0 && log) {
+            fprintf(log, "%" PRIu64 " %016" PRIx64 " %016" PRIx64 "\n",
+                    r.seq, r.stream, kseq_payload_hash(r.payload));
+        }
+        t = now_ns(CLOCK_MONOTONIC);
+        if (o.status && t - last_status > 50000000ull) {
+            if (log) {
+                fflush(log);
+            }
+            checker_summary(&c, bad, line, sizeof(line));
+            write_status(o.status, line);
+            last_status = t;
+        }
+    }
+    if (log) {
+        fclose(log);
+    }
+    checker_summary(&c, bad, line, sizeof(line));
+    write_status(o.status, line);
+    printf("udp-recv: %s\n", line);
+    ok = kseq_checker_missing(&c) == 0 && c.mismatches == 0 && bad == 0 &&
+         c.other_stream == 0 && c.too_high == 0 &&
+         c.distinct >= (uint64_t)o.expect_min;
+    kseq_checker_free(&c);
+    return ok ? 0 : 1;
+}
+
+static int
+tcp_connect(const struct sockaddr_in *sa, const char *cmd)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    if (fd < 0 || connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+        perror("kseq: connect");
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (write_all(fd, cmd, strlen(cmd)) < 0) {
+        perror("kseq: write");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * Holds one connection and checks the stream: records consecutive from 0,
+ * one stream, no malformed record.  Ending early (EOF, reset) fails.
+ */
+static int
+cmd_tcp_check(int argc, char **argv)
+{
+    char *pos[2];
+    struct opts o;
+    struct sockaddr_in sa;
+    uint64_t expect = 0, stream = 0, last_status = 0;
+    const char *why = NULL;
+    char line[256];
+    int fd;
+
+    if (parse_opts(argc, argv, &o, pos, 2) != 2) {
+        die_usage("tcp-check ADDR PORT");
+    }
+    sa = parse_addr(pos[0], pos[1]);
+    install_stop_handlers(o.duration_s);
+    fd = tcp_connect(&sa, "SEQ\n");
+    if (fd < 0) {
+        return 1;
+    }
+    while (!stop_requested) {
+        uint8_t buf[KSEQ_REC_SIZE];
+        struct kseq_rec r;
+        enum kseq_decode_err err;
+        int rc = read_all(fd, buf, sizeof(buf));
+        uint64_t t;
+
+        if (rc <= 0) {
+            if (!stop_requested) {
+                why = rc == 0 ? "connection closed by the guest"
+                              : strerror(errno);
+            }
+            break;
+        }
+        err = kseq_decode(buf, sizeof(buf), &r);
+        if (err != KSEQ_OK || r.kind != KSEQ_KIND_TCP) {
+            why = err != KSEQ_OK ? kseq_strerror(err) : "wrong record kind";
+            break;
+        }
+        if (expect == 0) {
+            stream = r.stream;
+        }
+        if (r.stream != stream || r.seq != expect) {
+            snprintf(line, sizeof(line),
+                     "expected record %" PRIu64 ", got %" PRIu64, expect,
+                     r.seq);
+            why = line;
+            break;
+        }
+        expect++;
+        t = now_ns(CLOCK_MONOTONIC);
+        if (o.status && t - last_status > 50000000ull) {
+            char st[64];
+
+            snprintf(st, sizeof(st), "records=%" PRIu64, expect);
+            write_status(o.status, st);
+            last_status = t;
+        }
+    }
+    close(fd);
+    if (!why && expect < (uint64_t)o.expect_min) {
+        why = "fewer records than --expect-min";
+    }
+    {
+        char st[64];
+
+        snprintf(st, sizeof(st), "records=%" PRIu64, expect);
+        write_status(o.status, st);
+    }
+    printf("tcp-check: records=%" PRIu64 " result=%s%s%s\n", expect,
+           why ? "FAIL" : "ok", why ? " reason=" : "", why ? why : "");
+    return why ? 1 : 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Request/response round trips; prints p50/p99/max in microseconds. */
+static int
+cmd_rr(int argc, char **argv)
+{
+    char *pos[2];
+    struct opts o;
+    struct sockaddr_in sa;
+    static uint8_t resp[RR_MAX_SIZE];
+    uint64_t *lat;
+    long i, n;
+    int fd;
+
+    if (parse_opts(argc, argv, &o, pos, 2) != 2) {
+        die_usage("rr ADDR PORT");
+    }
+    n = o.count ? o.count : 1000;
+    sa = parse_addr(pos[0], pos[1]);
+    install_stop_handlers(o.duration_s);
+    fd = tcp_connect(&sa, "ECHO\n");
+    lat = calloc((size_t)n, sizeof(*lat));
+    if (fd < 0 || !lat) {
+        return 1;
+    }
+    for (i = 0; i < n && !stop_requested; i++) {
+        uint8_t req[RR_HDR];
+        uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+        int b;
+
+        for (b = 0; b < 8; b++) {
+            req[b] = (uint8_t)((uint64_t)i >> (56 - 8 * b));
+        }
+        for (b = 0; b < 4; b++) {
+            req[8 + b] = (uint8_t)((uint32_t)o.pages >> (24 - 8 * b));
+            req[12 + b] = (uint8_t)((uint32_t)o.size >> (24 - 8 * b));
+        }
+        if (write_all(fd, req, sizeof(req)) < 0 ||
+            read_all(fd, resp, (size_t)o.size) != 1) {
+            perror("kseq: rr");
+            return 1;
+        }
+        if (memcmp(resp, req, 8) != 0) {
+            fprintf(stderr, "kseq: rr: response %ld out of step\n", i);
+            return 1;
+        }
+        lat[i] = now_ns(CLOCK_MONOTONIC) - t0;
+    }
+    n = i;
+    if (n == 0) {
+        return 1;
+    }
+    qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
+    printf("rr: count=%ld pages=%ld size=%ld p50_us=%.1f p99_us=%.1f "
+           "max_us=%.1f\n", n, o.pages, o.size, lat[n / 2] / 1e3,
+           lat[(n * 99) / 100] / 1e3, lat[n - 1] / 1e3);
+    free(lat);
+    close(fd);
+    return 0;
+}
+
+/* Bulk receive from the guest; prints Mbit/s. */
+static int
+cmd_bulk(int argc, char **argv)
+{
+    char *pos[2];
+    struct opts o;
+    struct sockaddr_in sa;
+    static uint8_t buf[65536];
+    uint64_t bytes = 0, t0;
+    double secs;
+    int fd;
+
+    if (parse_opts(argc, argv, &o, pos, 2) != 2) {
+        die_usage("bulk ADDR PORT");
+    }
+    sa = parse_addr(pos[0], pos[1]);
+    install_stop_handlers(o.duration_s ? o.duration_s : 5);
+    fd = tcp_connect(&sa, "BULK\n");
+    if (fd < 0) {
+        return 1;
+    }
+    t0 = now_ns(CLOCK_MONOTONIC);
+    while (!stop_requested) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+
+        if (n <= 0) {
+            break;
+        }
+        bytes += (uint64_t)n;
+    }
+    secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+    printf("bulk: bytes=%" PRIu64 " seconds=%.2f mbit_s=%.2f\n", bytes, secs,
+           secs > 0 ? (double)bytes * 8 / secs / 1e6 : 0.0);
+    close(fd);
+    return bytes ? 0 : 1;
+}
+
+/*
+ * Scans a disk image written by disk-write: records in blocks 0, 1, ...
+ * until the first all-zero block.  Every record must be a disk record of
+ * one stream whose seq equals its block.  With --reports (udp-recv --kind
+ * disk --log), every reported record must be on the disk with the payload
+ * that was reported.
+ */
+static int
+cmd_disk_verify(int argc, char **argv)
+{
+    char *pos[1];
+    struct opts o;
+    struct kseq_checker c;
+    uint64_t block = 0, reported = 0, unmatched = 0, stream = 0;
+    const char *why = NULL;
+    char whybuf[160];
+    FILE *img, *rep;
+
+    if (parse_opts(argc, argv, &o, pos, 1) != 1) {
+        die_usage("disk-verify IMAGE");
+    }
+    img = fopen(pos[0], "rb");
+    if (!img) {
+        fprintf(stderr, "kseq: %s: %s\n", pos[0], strerror(errno));
+        return 1;
+    }
+    kseq_checker_init(&c, KSEQ_MAX_TRACKED);
+    for (;; block++) {
+        static const uint8_t zero[KSEQ_DISK_BLOCK];
+        uint8_t buf[KSEQ_DISK_BLOCK];
+        struct kseq_rec r;
+        enum kseq_decode_err err;
+
+        if (fread(buf, 1, sizeof(buf), img) != sizeof(buf) ||
+            !memcmp(buf, zero, sizeof(buf))) {
+            break;
+        }
+        err = kseq_decode(buf, sizeof(buf), &r);
+        if (err != KSEQ_OK || r.kind != KSEQ_KIND_DISK || r.seq != block ||
+            (block && r.stream != stream)) {
+            snprintf(whybuf, sizeof(whybuf), "block %" PRIu64 ": %s", block,
+                     err != KSEQ_OK ? kseq_strerror(err)
+                                    : "not the next record");
+            why = whybuf;
+            break;
+        }
+        stream = r.stream;
+        kseq_checker_add(&c, &r);
+    }
+    fclose(img);
+    if (!why && o.reports) {
+        char line[128];
+
+        rep = fopen(o.reports, "r");
+        if (!rep) {
+            fprintf(stderr, "kseq: %s: %s\n", o.reports, strerror(errno));
+            return 1;
+        }
+        while (fgets(line, sizeof(line), rep)) {
+            uint64_t seq, st, h;
+
+            if (sscanf(line, "%" SCNu64 " %" SCNx64 " %" SCNx64, &seq, &st,
+                       &h) != 3) {
+                why = "malformed reports file";
+                break;
+            }
+            reported++;
+            if (st != stream || kseq_checker_hash(&c, seq) != h) {
+                if (!unmatched) {
+                    snprintf(whybuf, sizeof(whybuf),
+                             "reported record %" PRIu64
+                             " is not on the disk as reported", seq);
+                    why = whybuf;
+                }
+                unmatched++;
+            }
+        }
+        fclose(rep);
+    }
+    if (!why && block < (uint64_t)o.expect_min) {
+        why = "fewer records than --expect-min";
+    }
+    printf("disk-verify: records=%" PRIu64 " reported=%" PRIu64
+           " unmatched=%" PRIu64 " result=%s%s%s\n", block, reported,
+           unmatched, why ? "FAIL" : "ok", why ? " reason=" : "",
+           why ? why : "");
+    kseq_checker_free(&c);
+    return why ? 1 : 0;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+} kseq_cmds[] = {
+    { "udp-send", cmd_udp_send },
+    { "tcp-serve", cmd_tcp_serve },
+    { "disk-write", cmd_disk_write },
+    { "udp-recv", cmd_udp_recv },
+    { "tcp-check", cmd_tcp_check },
+    { "rr", cmd_rr },
+    { "bulk", cmd_bulk },
+    { "disk-verify", cmd_disk_verify },
+};
+
+int
+main(int argc, char **argv)
+{
+    size_t i;
+
+    rng_seed();
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc >= 2) {
+        for (i = 0; i < sizeof(kseq_cmds) / sizeof(kseq_cmds[0]); i++) {
+            if (!strcmp(argv[1], kseq_cmds[i].name)) {
+                return kseq_cmds[i].fn(argc - 2, argv + 2);
+            }
+        }
+    }
+    fprintf(stderr, "usage: kseq COMMAND ...; commands:");
+    for (i = 0; i < sizeof(kseq_cmds) / sizeof(kseq_cmds[0]); i++) {
+        fprintf(stderr, " %s", kseq_cmds[i].name);
+    }
+    fprintf(stderr, "\n");
+    return 2;
+}
