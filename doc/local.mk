@@ -1,3 +1,4 @@
 # doc/local.mk
-EXTRA_DIST += doc/README.md daemon/README.md libvirt-driver/README.md \
+EXTRA_DIST += doc/README.md doc/engine.md daemon/README.md \
+	libvirt-driver/README.md \
 	ocf-agents/README.md

@@ -44,6 +44,8 @@ chown _apt "$srcdir" 2>/dev/null || true
 dpkg-source --no-check -q -x "$srcdir/qemu_$upver.dsc" "$dir" >/dev/null
 cd "$dir"
 git init -q
+git config user.name "Kemari developers"
+git config user.email kemari@localhost
 git add -A -f .
 git -c user.name=kemari -c user.email=kemari@localhost \
     commit -q -m "Debian qemu $base with Debian's patches"

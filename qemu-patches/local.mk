@@ -27,7 +27,8 @@ kemari-qemu:
 	@$(MKDIR_P) qemu
 	@bin=$$(KEMARI_CACHE='$(kemaricachedir)' \
 	    $(SHELL) $(srcdir)/qemu-patches/build-qemu.sh | tail -n 1) && \
-	  test -x "$$bin" && ln -sf "$$bin" $(kemari_qemu)
+	  test -x "$$bin" && ln -sf "$$bin" $(kemari_qemu) && \
+	  ln -sf "$$(dirname "$$bin")/migration-test" qemu/migration-test
 .PHONY: kemari-qemu
 
 if BUILD_QEMU
@@ -42,4 +43,4 @@ uninstall-local:
 	rm -f '$(DESTDIR)$(pkglibexecdir)/qemu-system-x86_64'
 endif
 
-CLEANFILES += $(kemari_qemu)
+CLEANFILES += $(kemari_qemu) qemu/migration-test

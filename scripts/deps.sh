@@ -15,13 +15,18 @@
 # run costs one dpkg-query and returns.
 set -eu
 
+# The lists are read through eval below.
+# shellcheck disable=SC2034
 pkgs_build="autoconf automake libtool pkg-config make gcc libc6-dev
     libglib2.0-dev libjson-glib-dev libcmocka-dev libxml2-dev clang
     libclang-rt-14-dev shellcheck"
+# shellcheck disable=SC2034
 pkgs_qemu="dpkg-dev meson ninja-build python3 python3-venv libglib2.0-dev
     libpixman-1-dev libfdt-dev libslirp-dev zlib1g-dev flex bison ccache patch
     qemu-system-data seabios ipxe-qemu"
-pkgs_guest="cpio gzip iproute2 kmod procps util-linux"
+# shellcheck disable=SC2034
+pkgs_guest="cpio gzip iproute2 kmod procps util-linux python3"
+# shellcheck disable=SC2034
 pkgs_cluster="corosync pacemaker pacemaker-cli-utils pcs resource-agents
     libcorosync-common-dev libcpg-dev libquorum-dev libcfg-dev
     libvirt-daemon-system libvirt-clients libvirt-dev"

@@ -31,7 +31,8 @@ KEMARI_BUILD=${KEMARI_BUILD:-$(pwd)/build}
 
 # configure_and_make: autogen/configure only when needed, then make.
 configure_and_make() {
-    if [ ! -x configure ] || [ configure.ac -nt configure ]; then
+    if [ ! -x configure ] ||
+       [ -n "$(find configure.ac Makefile.am -newer configure)" ]; then
         ./autogen.sh
     fi
     mkdir -p "$KEMARI_BUILD"

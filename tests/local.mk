@@ -18,7 +18,7 @@ kemari-guest:
 CLEANFILES += tests/guest/image
 
 EXTRA_DIST += tests/guest/build-guest.sh tests/guest/init \
-	tests/lib/testlib.sh
+	tests/lib/testlib.sh tests/lib/qmp.py
 
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test-kseq-proto
@@ -37,5 +37,16 @@ tests_unit_test_log_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_log_LDADD = common/libkemari-common.a $(CMOCKA_LIBS)
 endif
 
-INTEGRATION_TESTS += tests/integration/guest-boot.sh
+INTEGRATION_TESTS += tests/integration/guest-boot.sh \
+	tests/integration/engine-failover.sh \
+	tests/integration/engine-failover-smp.sh \
+	tests/integration/engine-secondary-loss.sh \
+	tests/integration/engine-corrupt.sh \
+	tests/integration/qemu-migration-test.sh
 EXTRA_DIST += $(INTEGRATION_TESTS)
+
+# Benchmarks: programs that print figures, not tests (`make bench`).
+EXTRA_DIST += tests/bench/engine-bench.sh
+bench: all kemari-guest
+	$(AM_TESTS_ENVIRONMENT) $(SHELL) $(srcdir)/tests/bench/engine-bench.sh
+.PHONY: bench

@@ -76,6 +76,8 @@ dpkg-deb -x "$(ls "$debs/busybox-static_"*.deb | head -n 1)" "$work/bb"
 root=$work/root
 cp "$work/bb/bin/busybox" "$root/bin/busybox"
 # add_module NAME: copy NAME.ko after its dependencies (depth first).
+# dash and bash both have local, which the recursion needs.
+# shellcheck disable=SC3043
 add_module() {
     local _f _d
     grep -qx "$1" "$root/lib/modules/order" 2>/dev/null && return 0

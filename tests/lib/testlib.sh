@@ -11,6 +11,7 @@
 # "N passed, N failed" and exits 0 only when nothing failed.
 
 KT_NAME=${KT_NAME:-$(basename "$0" .sh)}
+: "${top_srcdir:=.}"
 KT_PASSED=0
 KT_FAILED=0
 KT_PIDS=""
@@ -94,19 +95,20 @@ kt_netns() {
 # kt_qemu NS NAME CMDLINE_EXTRA [QEMU ARGS...]: start the test guest under
 # the Kemari QEMU inside namespace NS, console to $KT_DIR/NAME.console,
 # QMP at $KT_DIR/NAME.qmp.  Sets KT_QEMU_PID.  Extra QEMU args (a disk,
-# -smp) follow.
+# -incoming) follow.  KT_TAP names the tap (default ktap0), KT_SMP the
+# number of vCPUs (default 1).
 kt_qemu() {
     _ns=$1 _name=$2 _append=$3
     shift 3
     ip netns exec "$_ns" "$KEMARI_QEMU" -accel tcg -m 256 \
-        -nodefaults -display none -no-reboot \
+        -smp "${KT_SMP:-1}" -nodefaults -display none -no-reboot \
         -name "$_name" \
         -kernel "$KEMARI_GUEST_DIR/vmlinuz" \
         -initrd "$KEMARI_GUEST_DIR/initrd.gz" \
         -append "console=ttyS0 panic=1 quiet $_append" \
         -serial "file:$KT_DIR/$_name.console" \
         -qmp "unix:$KT_DIR/$_name.qmp,server=on,wait=off" \
-        -netdev tap,id=net0,ifname=ktap0,script=no,downscript=no \
+        -netdev tap,id=net0,ifname="${KT_TAP:-ktap0}",script=no,downscript=no \
         -device virtio-net-pci,netdev=net0,mac=52:54:00:4b:4d:01,romfile= \
         "$@" > "$KT_DIR/$_name.stderr" 2>&1 &
     KT_QEMU_PID=$!
@@ -154,25 +156,41 @@ kt_status_field() {
 # a 16 MiB virtio-blk disk ($KT_IMG), UDP sequence to port 9000 and disk
 # records (reported to port 9001), each watched by a kseq udp-recv
 # ($KT_UDP_PID, $KT_DISK_PID; status files udp.status, disk.status in
-# $KT_DIR).  Boots and waits for the ready marker; sets KT_BOOT_S.
-kt_workload_start() {
-    _ns=$1
-    shift
+# $KT_DIR).  Boots and waits for the ready marker; sets KT_BOOT_S
+# (seconds to boot) for the caller.
+# kt_disk SIZE: a raw disk image $KT_IMG and, in $KT_DISK, the QEMU
+# arguments of a virtio-blk disk on it (several QEMUs may share it).
+kt_disk() {
     KT_IMG=$KT_DIR/disk.img
-    truncate -s 16M "$KT_IMG"
-    kt_bg "$_ns" "$KT_DIR/udp.out" "$KEMARI_KSEQ" udp-recv 9000 \
+    truncate -s "$1" "$KT_IMG"
+    KT_DISK="-drive file=$KT_IMG,format=raw,if=none,id=disk0,cache=none,aio=threads
+        -device virtio-blk-pci,drive=disk0"
+}
+
+# kt_observers NS: outside the VM, a kseq udp-recv for the guest's UDP
+# sequence (port 9000, $KT_UDP_PID, udp.status) and one for its disk
+# reports (port 9001, $KT_DISK_PID, disk.status, disk.reports).
+kt_observers() {
+    kt_bg "$1" "$KT_DIR/udp.out" "$KEMARI_KSEQ" udp-recv 9000 \
         --status "$KT_DIR/udp.status"
     KT_UDP_PID=$KT_BG_PID
-    kt_bg "$_ns" "$KT_DIR/disk.out" "$KEMARI_KSEQ" udp-recv 9001 \
+    kt_bg "$1" "$KT_DIR/disk.out" "$KEMARI_KSEQ" udp-recv 9001 \
         --kind disk --log "$KT_DIR/disk.reports" \
         --status "$KT_DIR/disk.status"
     KT_DISK_PID=$KT_BG_PID
+}
+
+kt_workload_start() {
+    _ns=$1
+    shift
+    kt_disk 16M
+    kt_observers "$_ns"
     _t0=$(date +%s)
+    # shellcheck disable=SC2086  # $KT_DISK is a list of arguments
     kt_qemu "$_ns" guest "kemari.udp=9000 kemari.udp_gap_us=2000 \
-kemari.disk=9001 kemari.disk_gap_us=10000" \
-        -drive "file=$KT_IMG,format=raw,if=none,id=disk0,cache=none,aio=threads" \
-        -device virtio-blk-pci,drive=disk0 "$@"
+kemari.disk=9001 kemari.disk_gap_us=10000" $KT_DISK "$@"
     kt_wait_console guest KEMARI-GUEST-READY 180 || return 1
+    # shellcheck disable=SC2034  # read by the caller
     KT_BOOT_S=$(( $(date +%s) - _t0 ))
 }
 
@@ -195,4 +213,76 @@ kt_workload_stop_and_verify() {
     else
         kt_fail "disk: $_out"
     fi
+}
+
+# ---------------------------------------------------------------- pairs
+
+# kt_pair_netns NS: a namespace whose bridge br0 (169.254.10.1/24) is the
+# outside world; each QEMU of a pair gets its own tap on it (kt_pair_tap),
+# as the two hosts of a pair share one L2 segment.
+kt_pair_netns() {
+    ip netns add "$1" || kt_die "cannot create network namespace $1"
+    KT_NETNS="$KT_NETNS $1"
+    ip -n "$1" link set lo up
+    ip -n "$1" link add br0 type bridge stp_state 0 forward_delay 0
+    # A fixed address: a bridge otherwise takes the lowest MAC of its
+    # ports, and a tap added later would change it under the guest's
+    # ARP cache, which then sends to a dead port until the entry expires.
+    ip -n "$1" link set br0 address 02:00:00:00:00:01
+    ip -n "$1" addr add 169.254.10.1/24 dev br0
+    ip -n "$1" link set br0 up
+}
+
+kt_pair_tap() {
+    ip -n "$1" tuntap add dev "$2" mode tap
+    ip -n "$1" link set "$2" master br0 up
+}
+
+# kt_qmp NAME COMMAND [ARGS...]: QMP to the QEMU started as NAME.
+kt_qmp() {
+    _n=$1
+    shift
+    python3 "$top_srcdir/tests/lib/qmp.py" "$KT_DIR/$_n.qmp" "$@"
+}
+
+# kt_kemari_field NAME KEY: a top-level field of query-kemari.
+kt_kemari_field() {
+    kt_qmp "$1" query-kemari 2>/dev/null |
+        python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])" \
+        2>/dev/null
+}
+
+# kt_wait_kemari NAME STATE TIMEOUT_S: wait for a Kemari state.
+kt_wait_kemari() {
+    _t=$(( $3 * 5 ))
+    while [ "$_t" -gt 0 ]; do
+        [ "$(kt_kemari_field "$1" state)" = "$2" ] && return 0
+        sleep 0.2
+        _t=$((_t - 1))
+    done
+    kt_log "$1 did not reach Kemari state $2 (now:" \
+        "$(kt_kemari_field "$1" state))"
+    return 1
+}
+
+# kt_protect PRIMARY SECONDARY PORT [PARAMS-JSON]: enable x-kemari on
+# both, let the secondary listen on 127.0.0.1:PORT, migrate, and wait
+# until both sides are protected.
+kt_protect() {
+    _params=${4:-'{}'}
+    _caps='{"capabilities":[{"capability":"x-kemari","state":true}]}'
+    kt_qmp "$2" migrate-set-capabilities "$_caps" >/dev/null &&
+    kt_qmp "$2" migrate-incoming "{\"uri\":\"tcp:127.0.0.1:$3\"}" \
+        >/dev/null &&
+    kt_qmp "$1" migrate-set-capabilities "$_caps" >/dev/null &&
+    kt_qmp "$1" migrate-set-parameters "$_params" >/dev/null &&
+    kt_qmp "$1" migrate "{\"uri\":\"tcp:127.0.0.1:$3\"}" >/dev/null &&
+    kt_wait_kemari "$1" protected 120 && kt_wait_kemari "$2" protected 30
+}
+
+# kt_failover NAME: x-kemari-failover on NAME; prints the milliseconds
+# from the command to KEMARI_STATE_CHANGE failed-over.
+kt_failover() {
+    kt_qmp "$1" x-kemari-failover '{}' --then-event KEMARI_STATE_CHANGE \
+        --match state=failed-over --timeout 30
 }

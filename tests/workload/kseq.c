@@ -20,6 +20,9 @@
  *   kseq rr ADDR PORT [--count N] [--pages N] [--size BYTES]
  *   kseq bulk ADDR PORT [--duration S]
  *   kseq disk-verify IMAGE [--reports LOGFILE] [--expect-min N]
+ * Between two programs (damages a stream for robustness tests):
+ *   kseq proxy LISTEN-PORT ADDR PORT [--flip-after N] [--cut-after N]
+ *              [--marker STRING --marker-count K]
  *
  * Observers print one summary line of key=value pairs and exit 0 only
  * when what they saw is consistent (no gap, no payload mismatch, no
@@ -36,6 +39,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +176,10 @@ struct opts {
     long expect_min;
     long pages;
     long size;
+    long flip_after;     /* proxy: flip a byte at this offset (-1: never) */
+    long cut_after;      /* proxy: close after this many bytes (-1) */
+    const char *marker;  /* proxy: offsets count from this string's... */
+    long marker_count;   /* ...K-th occurrence (default 1) */
     const char *log;
     const char *status;
     const char *reports;
@@ -189,6 +197,8 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
     o->count = 0;
     o->pages = 0;
     o->size = RR_HDR;
+    o->flip_after = -1;
+    o->cut_after = -1;
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -217,6 +227,17 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
             o->pages = parse_num(v, "--pages", 0, RR_MAX_PAGES);
         } else if (!strcmp(a, "--size")) {
             o->size = parse_num(v, "--size", RR_HDR, RR_MAX_SIZE);
+        } else if (!strcmp(a, "--flip-after")) {
+            o->flip_after = parse_num(v, "--flip-after", 0, LONG_MAX);
+        } else if (!strcmp(a, "--marker")) {
+            if (!*v || strlen(v) > 64) {
+                die_usage("--marker is 1 to 64 bytes");
+            }
+            o->marker = v;
+        } else if (!strcmp(a, "--marker-count")) {
+            o->marker_count = parse_num(v, "--marker-count", 1, LONG_MAX);
+        } else if (!strcmp(a, "--cut-after")) {
+            o->cut_after = parse_num(v, "--cut-after", 0, LONG_MAX);
         } else if (!strcmp(a, "--log")) {
             o->log = v;
         } else if (!strcmp(a, "--status")) {
@@ -1005,6 +1026,127 @@ cmd_disk_verify(int argc, char **argv)
     return why ? 1 : 0;
 }
 
+/*
+ * Forwards one TCP connection from LISTEN-PORT to ADDR:PORT, both ways.
+ * In the client-to-server direction it can flip one byte (--flip-after)
+ * or close both sides after a number of bytes (--cut-after), to show
+ * that the receiver refuses a damaged stream.  With --marker, offsets
+ * count from the start of the marker's K-th occurrence in that direction
+ * (e.g. the magic of a message header) instead of from the start.
+ * Prints what it did.
+ */
+static int
+cmd_proxy(int argc, char **argv)
+{
+    char *pos[3];
+    struct opts o;
+    struct sockaddr_in la, ta;
+    struct pollfd p[2];
+    uint64_t fwd = 0, back = 0, base = 0;
+    size_t mlen = 0, matched = 0;
+    long seen = 0;
+    int lfd, cfd, sfd, one = 1, flipped = 0, cut = 0, armed;
+
+    if (parse_opts(argc, argv, &o, pos, 3) != 3) {
+        die_usage("proxy LISTEN-PORT ADDR PORT");
+    }
+    la = parse_addr("127.0.0.1", pos[0]);
+    ta = parse_addr(pos[1], pos[2]);
+    install_stop_handlers(0);
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(lfd, (struct sockaddr *)&la, sizeof(la)) < 0 ||
+        listen(lfd, 1) < 0) {
+        perror("kseq: proxy bind");
+        return 1;
+    }
+    cfd = accept(lfd, NULL, NULL);
+    if (cfd < 0) {
+        perror("kseq: proxy accept");
+        return 1;
+    }
+    sfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(sfd, (struct sockaddr *)&ta, sizeof(ta)) < 0) {
+        perror("kseq: proxy connect");
+        return 1;
+    }
+    if (o.marker) {
+        mlen = strlen(o.marker);
+        if (!o.marker_count) {
+            o.marker_count = 1;
+        }
+    }
+    armed = !o.marker;
+    p[0].fd = cfd;
+    p[1].fd = sfd;
+    p[0].events = p[1].events = POLLIN;
+    while (!stop_requested && !cut) {
+        static uint8_t buf[65536];
+        ssize_t n;
+        int i;
+
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        for (i = 0; i < 2; i++) {
+            if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+                continue;
+            }
+            n = read(p[i].fd, buf, sizeof(buf));
+            if (n <= 0) {
+                cut = 1;
+                break;
+            }
+            if (i == 0) {
+                ssize_t k, end = n;
+
+                for (k = 0; !armed && k < n; k++) {
+                    /* naive matcher: restart on mismatch */
+                    matched = buf[k] == (uint8_t)o.marker[matched] ?
+                              matched + 1 :
+                              buf[k] == (uint8_t)o.marker[0];
+                    if (matched == mlen && ++seen == o.marker_count) {
+                        armed = 1;
+                        base = fwd + (uint64_t)k + 1 - mlen;
+                    } else if (matched == mlen) {
+                        matched = 0;
+                    }
+                }
+                if (armed && o.flip_after >= 0 && !flipped &&
+                    fwd + (uint64_t)n > base + (uint64_t)o.flip_after) {
+                    buf[base + o.flip_after - fwd] ^= 0xff;
+                    flipped = 1;
+                    fprintf(stderr, "kseq proxy: flipped byte %" PRIu64
+                            "\n", base + o.flip_after);
+                }
+                if (armed && o.cut_after >= 0 &&
+                    fwd + (uint64_t)n >= base + (uint64_t)o.cut_after) {
+                    end = (ssize_t)(base + o.cut_after - fwd);
+                    cut = 1;
+                    fprintf(stderr, "kseq proxy: cut after %" PRIu64
+                            " bytes\n", base + o.cut_after);
+                }
+                n = end;
+                fwd += (uint64_t)n;
+            } else {
+                back += (uint64_t)n;
+            }
+            if (n > 0 && write_all(p[1 - i].fd, buf, (size_t)n) < 0) {
+                cut = 1;
+                break;
+            }
+        }
+    }
+    close(cfd);
+    close(sfd);
+    printf("proxy: forwarded=%" PRIu64 " returned=%" PRIu64 " flipped=%d "
+           "cut=%d\n", fwd, back, flipped, cut);
+    return 0;
+}
+
 static const struct {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -1017,6 +1159,7 @@ static const struct {
     { "rr", cmd_rr },
     { "bulk", cmd_bulk },
     { "disk-verify", cmd_disk_verify },
+    { "proxy", cmd_proxy },
 };
 
 int

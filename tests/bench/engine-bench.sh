@@ -1,0 +1,89 @@
+#!/bin/sh
+# engine-bench.sh - what protection costs, side by side in one run.
+#
+# One guest, measured in three phases on the same machine: unprotected,
+# protected in event mode (Kemari's), protected in periodic mode at
+# 25 ms (Remus's).  For each: request/response round trips from outside
+# the VM (p50, p99) for requests that dirty 0, 100 and 1000 guest pages,
+# bulk TCP throughput out of the guest, and from query-kemari the
+# checkpoints per second, guest stop time per checkpoint, bytes per
+# checkpoint; and the secondary's resident memory against guest RAM.
+# Prints a table; this is a benchmark, not a test: it asserts nothing.
+#
+# usage (root, from a build tree's environment as for make check):
+#   make bench          or    sh tests/bench/engine-bench.sh
+# BENCH_RR_COUNT (default 400) and BENCH_BULK_S (default 5) tune it.
+export KT_NAME=engine-bench
+. "${top_srcdir:-.}/tests/lib/testlib.sh"
+
+kt_require_env
+kt_mkdir
+count=${BENCH_RR_COUNT:-400}
+bulk_s=${BENCH_BULK_S:-5}
+mem_mib=256
+ns=kt-bench-$$
+kt_pair_netns "$ns"
+kt_pair_tap "$ns" kt0
+kt_pair_tap "$ns" kt1
+KT_TAP=kt0 kt_qemu "$ns" pri "kemari.tcp_gap_us=0"
+pri_pid=$KT_QEMU_PID
+kt_wait_console pri KEMARI-GUEST-READY 180 || kt_die "guest did not boot"
+
+field() {
+    sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p"
+}
+
+# measure LABEL: rr at 0/100/1000 dirty pages, then bulk
+measure() {
+    _c0=$(kt_kemari_field pri checkpoints)
+    _t0=$(date +%s.%N)
+    rr_cols=""
+    for pages in 0 100 1000; do
+        _out=$(ip netns exec "$ns" "$KEMARI_KSEQ" rr 169.254.10.2 7000 \
+               --count "$count" --pages "$pages")
+        rr_cols="$rr_cols $(echo "$_out" | field p50_us)"
+        rr_cols="$rr_cols $(echo "$_out" | field p99_us)"
+    done
+    bulk=$(ip netns exec "$ns" "$KEMARI_KSEQ" bulk 169.254.10.2 7000 \
+           --duration "$bulk_s" | field mbit_s)
+    _c1=$(kt_kemari_field pri checkpoints)
+    _t1=$(date +%s.%N)
+    cps=$(awk -v a="${_c0:-0}" -v b="${_c1:-0}" -v t0="$_t0" -v t1="$_t1" \
+          'BEGIN { printf "%.0f", (b - a) / (t1 - t0) }')
+    stats=$(kt_qmp pri query-kemari | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["stop-time"]["mean"], d["stop-time"]["p99"], d["stop-time"]["max"],
+      d["checkpoint-bytes-mean"], d["dirty-pages-last"])')
+    # shellcheck disable=SC2086  # six round-trip columns
+    printf '%-16s %9s %9s %9s %9s %9s %9s %10s %7s %s\n' "$1" $rr_cols \
+        "$bulk" "$cps" "$stats"
+}
+
+echo "guest: $mem_mib MiB, 1 vCPU, TCG; round trips in microseconds" \
+     "($count requests each); bulk in Mbit/s over ${bulk_s} s"
+printf '%-16s %9s %9s %9s %9s %9s %9s %10s %7s %s\n' mode \
+    rr0_p50 rr0_p99 rr100_p50 rr100_p99 rr1000_p50 rr1000_p99 bulk \
+    ckpt/s "stop_mean_us stop_p99_us stop_max_us bytes_mean dirty_pages_last"
+measure unprotected
+
+KT_TAP=kt1 kt_qemu "$ns" sec "kemari.tcp_gap_us=0" -incoming defer
+sec_pid=$KT_QEMU_PID
+kt_protect pri sec 4444 '{"x-kemari-mode": "event"}' ||
+    kt_die "protection did not start"
+measure "event"
+kt_qmp pri migrate-set-parameters \
+    '{"x-kemari-mode": "periodic", "x-kemari-max-interval": 25}' >/dev/null
+sleep 1
+measure "periodic-25ms"
+
+rss=$(awk '/VmRSS/ { print $2 }' "/proc/$sec_pid/status")
+staging=$(kt_kemari_field sec staging-bytes)
+echo "secondary resident memory: $((rss / 1024)) MiB for a $mem_mib MiB" \
+     "guest (ratio $(awk -v r="$rss" -v m="$mem_mib" \
+     'BEGIN { printf "%.2f", r / 1024 / m }')); staging buffer" \
+     "$((${staging:-0} / 1024)) KiB"
+prss=$(awk '/VmRSS/ { print $2 }' "/proc/$pri_pid/status")
+echo "primary resident memory: $((prss / 1024)) MiB"
+kt_pass "benchmark ran"
+kt_finish

@@ -1,0 +1,77 @@
+#!/bin/sh
+# engine-secondary-loss.sh - losing the secondary never releases outputs
+# that no secondary holds.
+#
+# The secondary QEMU is SIGKILLed.  The primary must declare it lost
+# (acknowledgement timeout or broken stream), keep the guest running and
+# keep every output held: the observers outside see nothing more, while
+# query-kemari shows the held packets growing.  Only
+# x-kemari-continue-unprotected releases them, in order: afterwards the
+# UDP sequence is complete, no number has two payloads, and the TCP
+# connection held through it all is intact.
+. "${top_srcdir:-.}/tests/lib/testlib.sh"
+
+kt_require_env
+command -v python3 >/dev/null || kt_skip "needs python3 (QMP client)"
+kt_mkdir
+ns=kt-sl-$$
+kt_pair_netns "$ns"
+append="kemari.udp=9000 kemari.udp_gap_us=1000"
+
+kt_bg "$ns" "$KT_DIR/udp.out" "$KEMARI_KSEQ" udp-recv 9000 \
+    --status "$KT_DIR/udp.status"
+udp_pid=$KT_BG_PID
+kt_pair_tap "$ns" kt0
+kt_pair_tap "$ns" kt1
+KT_TAP=kt0 kt_qemu "$ns" pri "$append"
+pri_pid=$KT_QEMU_PID
+kt_wait_console pri KEMARI-GUEST-READY 180 || kt_die "guest did not boot"
+KT_TAP=kt1 kt_qemu "$ns" sec "$append" -incoming defer
+sec_pid=$KT_QEMU_PID
+kt_check "protected" kt_protect pri sec 4411 '{"x-kemari-ack-timeout": 1000}'
+kt_bg "$ns" "$KT_DIR/tcp.out" "$KEMARI_KSEQ" tcp-check 169.254.10.2 7000 \
+    --status "$KT_DIR/tcp.status"
+tcp_pid=$KT_BG_PID
+sleep 2
+
+kill -9 "$sec_pid"
+wait "$sec_pid" 2>/dev/null
+kt_check "primary declares the secondary lost" \
+    kt_wait_kemari pri secondary-lost 15
+sleep 0.5                   # releases of epochs acknowledged before
+h1=$(kt_status_field "$KT_DIR/udp.status" highest)
+p1=$(kt_kemari_field pri held-packets)
+sleep 3
+h2=$(kt_status_field "$KT_DIR/udp.status" highest)
+p2=$(kt_kemari_field pri held-packets)
+kt_check "nothing released while the secondary is lost (highest $h1 -> $h2)" \
+    test "$h1" = "$h2"
+kt_check "the guest runs on, its outputs held ($p1 -> $p2 packets)" \
+    test "${p2:-0}" -gt "${p1:-0}"
+kt_check "guest still running" \
+    sh -c "python3 '$top_srcdir/tests/lib/qmp.py' '$KT_DIR/pri.qmp' \
+        query-status | grep -q '\"running\": true'"
+
+kt_check "continue-unprotected accepted" \
+    kt_qmp pri x-kemari-continue-unprotected
+kt_check "primary runs unprotected" kt_wait_kemari pri unprotected 15
+n=0
+while [ $n -lt 100 ]; do
+    h3=$(kt_status_field "$KT_DIR/udp.status" highest)
+    [ "${h3:-0}" -gt "$((h2 + p2))" ] && break
+    sleep 0.1
+    n=$((n + 1))
+done
+kt_check "held outputs released after the command ($h2 -> $h3)" \
+    test "${h3:-0}" -gt "$((h2 + p2))"
+kt_check "no packet held any more" test "$(kt_kemari_field pri held-packets)" = 0
+sleep 1
+kt_stop "$tcp_pid"
+kt_check "TCP connection intact: $(cat "$KT_DIR/tcp.out")" \
+    grep -q 'result=ok' "$KT_DIR/tcp.out"
+kill -9 "$pri_pid"
+wait "$pri_pid" 2>/dev/null
+kt_stop "$udp_pid"
+kt_check "UDP: no gap, no number with two payloads: $(cat "$KT_DIR/udp.out")" \
+    grep -q 'missing=0 .*mismatches=0 .*bad=0' "$KT_DIR/udp.out"
+kt_finish
