@@ -42,6 +42,7 @@ INTEGRATION_TESTS += tests/integration/guest-boot.sh \
 	tests/integration/engine-failover-smp.sh \
 	tests/integration/engine-secondary-loss.sh \
 	tests/integration/engine-corrupt.sh \
+	tests/integration/engine-refuse.sh \
 	tests/integration/qemu-migration-test.sh
 EXTRA_DIST += $(INTEGRATION_TESTS)
 
