@@ -16,11 +16,15 @@ kt_mkdir
 # QEMU: hide /dev/kvm in a private mount namespace, so that they skip and
 # everything else runs under TCG.  On a host with a working KVM set
 # KEMARI_MIGRATION_TEST_KVM=1 to keep it.
+# Skipped: multifd/tcp/plain/cancel waits at most 120 s for a status and
+# timed out once of three runs on a loaded 2-core TCG machine (it passed
+# the other two); x-kemari refuses multifd anyway.
+skip=/x86_64/migration/multifd/tcp/plain/cancel
 hide='if [ -e /dev/kvm ]; then : > "$0.nokvm"; mount --bind "$0.nokvm" /dev/kvm; fi'
 [ "${KEMARI_MIGRATION_TEST_KVM:-0}" = 1 ] && hide=:
 if (cd "$KT_DIR" && QTEST_QEMU_BINARY=$KEMARI_QEMU \
         timeout 1200 unshare --mount --propagation private \
-        sh -c "$hide"' && exec "$@"' "$KT_DIR/x" "$mt" --tap -k \
+        sh -c "$hide"' && exec "$@"' "$KT_DIR/x" "$mt" --tap -k -s "$skip" \
         > "$KT_DIR/migration-test.tap" 2>&1); then
     kt_pass "migration-test: $(grep -c '^ok ' "$KT_DIR/migration-test.tap")" \
         "subtests ok, $(grep -c '# SKIP' "$KT_DIR/migration-test.tap") skipped"
