@@ -63,15 +63,12 @@ run_case() {
     else
         kt_fail "$_case: failover failed"
     fi
-    n=0
-    while [ $n -lt 200 ]; do
-        h2=$(kt_status_field "$KT_DIR/$_case.udp.status" highest)
-        [ "${h2:-0}" -gt "$((${h:-0} + 100))" ] && break
-        sleep 0.1
-        n=$((n + 1))
-    done
-    kt_check "$_case: the guest goes on after failover ($h -> $h2)" \
-        test "${h2:-0}" -gt "$((${h:-0} + 100))"
+    if kt_wait_above "$KT_DIR/$_case.udp.status" highest \
+            "$((${h:-0} + 100))" 20; then
+        kt_pass "$_case: the guest goes on after failover ($h -> $KT_VALUE)"
+    else
+        kt_fail "$_case: no progress after failover ($h -> $KT_VALUE)"
+    fi
     kill -9 "$sec_pid"
     wait "$sec_pid" 2>/dev/null
     kt_stop "$udp_pid"

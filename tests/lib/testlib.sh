@@ -152,6 +152,19 @@ kt_status_field() {
     sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" "$1" 2>/dev/null
 }
 
+# kt_wait_above FILE KEY MIN SECONDS: wait until KEY in a kseq --status
+# file exceeds MIN; the last value read is left in KT_VALUE.
+kt_wait_above() {
+    _t=$(( $4 * 10 ))
+    while :; do
+        KT_VALUE=$(kt_status_field "$1" "$2")
+        [ "${KT_VALUE:-0}" -gt "$3" ] && return 0
+        [ "$_t" -gt 0 ] || return 1
+        sleep 0.1
+        _t=$((_t - 1))
+    done
+}
+
 # kt_workload_start NS [QEMU ARGS...]: the standard workload guest in NS:
 # a 16 MiB virtio-blk disk ($KT_IMG), UDP sequence to port 9000 and disk
 # records (reported to port 9001), each watched by a kseq udp-recv
