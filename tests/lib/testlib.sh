@@ -96,7 +96,8 @@ kt_netns() {
 # the Kemari QEMU inside namespace NS, console to $KT_DIR/NAME.console,
 # QMP at $KT_DIR/NAME.qmp.  Sets KT_QEMU_PID.  Extra QEMU args (a disk,
 # -incoming) follow.  KT_TAP names the tap (default ktap0), KT_SMP the
-# number of vCPUs (default 1).
+# number of vCPUs (default 1), KT_PEER_MAC the MAC the guest sends to
+# (default: the bridge of kt_pair_netns).
 kt_qemu() {
     _ns=$1 _name=$2 _append=$3
     shift 3
@@ -105,7 +106,8 @@ kt_qemu() {
         -name "$_name" \
         -kernel "$KEMARI_GUEST_DIR/vmlinuz" \
         -initrd "$KEMARI_GUEST_DIR/initrd.gz" \
-        -append "console=ttyS0 panic=1 quiet $_append" \
+        -append "console=ttyS0 panic=1 quiet \
+kemari.peer_mac=${KT_PEER_MAC:-02:00:00:00:00:01} $_append" \
         -serial "file:$KT_DIR/$_name.console" \
         -qmp "unix:$KT_DIR/$_name.qmp,server=on,wait=off" \
         -netdev tap,id=net0,ifname="${KT_TAP:-ktap0}",script=no,downscript=no \

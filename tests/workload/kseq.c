@@ -41,6 +41,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,6 +369,15 @@ cmd_udp_send(int argc, char **argv)
         perror("kseq: socket");
         return 1;
     }
+    /*
+     * Without IP_RECVERR Linux drops a datagram its queueing discipline
+     * has no room for and sendto() still succeeds; with it, sendto()
+     * says ENOBUFS and send_dgram() sends the same number again, so a
+     * gap the observer sees was lost outside this guest.
+     */
+    if (setsockopt(fd, IPPROTO_IP, IP_RECVERR, &(int){ 1 }, sizeof(int)) < 0) {
+        perror("kseq: IP_RECVERR");
+    }
     stream = rng_next();
     for (seq = 0; !stop_requested; seq++) {
         struct kseq_rec r;
@@ -647,6 +657,32 @@ checker_summary(const struct kseq_checker *c, uint64_t bad, char *buf,
              c->out_of_order, bad, c->other_stream + c->too_high);
 }
 
+/* Names the first gaps (for the log of a failing test). */
+static void
+report_gaps(const struct kseq_checker *c, const char *what)
+{
+    uint64_t seq, start = 0;
+    unsigned shown = 0;
+    bool in_gap = false;
+
+    if (c->distinct == 0 || kseq_checker_missing(c) == 0) {
+        return;
+    }
+    for (seq = 0; seq <= c->highest && seq < c->cap && shown < 16; seq++) {
+        bool seen = kseq_checker_hash(c, seq) != 0;
+
+        if (!seen && !in_gap) {
+            start = seq;
+            in_gap = true;
+        } else if (seen && in_gap) {
+            fprintf(stderr, "kseq: %s: missing %" PRIu64 "..%" PRIu64 "\n",
+                    what, start, seq - 1);
+            in_gap = false;
+            shown++;
+        }
+    }
+}
+
 static int
 cmd_udp_recv(int argc, char **argv)
 {
@@ -726,6 +762,7 @@ cmd_udp_recv(int argc, char **argv)
     checker_summary(&c, bad, line, sizeof(line));
     write_status(o.status, line);
     printf("udp-recv: %s\n", line);
+    report_gaps(&c, "udp-recv");
     ok = kseq_checker_missing(&c) == 0 && c.mismatches == 0 && bad == 0 &&
          c.other_stream == 0 && c.too_high == 0 &&
          c.distinct >= (uint64_t)o.expect_min;
