@@ -22,8 +22,10 @@ phase() {
 print_phases() {
     echo "---- time per phase ----"
     cat "$KEMARI_PHASES"
-    awk '{ t += $(NF - 1) } END { printf "%-28s %8.1f s\n", "total", t }' \
-        "$KEMARI_PHASES"
+    # the seconds are the field before the first lone "s" (a failed
+    # phase has more fields after it)
+    awk '{ for (i = 2; i <= NF; i++) if ($i == "s") { t += $(i - 1); break } }
+        END { printf "%-28s %8.1f s\n", "total", t }' "$KEMARI_PHASES"
 }
 
 # The build directory inside the clone.
