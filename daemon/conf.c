@@ -36,6 +36,7 @@ enum key_type {
     K_NAME,                     /* pairproto_name_valid() */
     K_PATH,                     /* absolute, no control characters */
     K_GROUP,                    /* a system group name */
+    K_HOST,                     /* host name or address literal */
     K_ENUM,                     /* one of choices[] */
     K_UINT,                     /* decimal, min..max */
 };
@@ -93,6 +94,12 @@ static const struct key_def key_defs[] = {
       failover_policies, 0, 0, NULL },
     { G_DAEMON, "reprotect", K_ENUM, F(reprotect), reprotects, 0, 0, NULL },
     { G_DAEMON, "kvm-check", K_PATH, F(kvm_check), NULL, 0, 0, NULL },
+    { G_DAEMON, "migration-address", K_HOST, F(migration_address), NULL, 0,
+      0, "the first address of the host name that is not loopback" },
+    { G_DAEMON, "migration-port-min", K_UINT, F(migration_port_min), NULL,
+      1, 65535, NULL },
+    { G_DAEMON, "migration-port-max", K_UINT, F(migration_port_max), NULL,
+      1, 65535, NULL },
     { G_QEMU, "backend", K_ENUM, F(backend), backends, 0, 0, NULL },
     { G_QEMU, "binary", K_PATH, F(qemu_binary), NULL, 0, 0, NULL },
     { G_QEMU, "run-dir", K_PATH, F(run_dir), NULL, 0, 0, NULL },
@@ -154,6 +161,9 @@ conf_new_defaults(void)
     c->failover_policy = CONF_FAILOVER_STANDALONE;
     c->reprotect = CONF_REPROTECT_AUTOMATIC;
     c->kvm_check = g_strdup(KEMARI_SBINDIR "/kemari-kvm-check");
+    c->migration_address = NULL;
+    c->migration_port_min = 49152;
+    c->migration_port_max = 49215;
     c->backend = CONF_BACKEND_DIRECT;
     c->qemu_binary = g_strdup(KEMARI_LIBEXECDIR "/qemu-system-x86_64");
     c->run_dir = g_strdup("/run/kemari");
@@ -174,7 +184,7 @@ conf_free(struct conf *c)
     }
     for (i = 0; i < N_KEYS; i++) {
         if (key_defs[i].type == K_NAME || key_defs[i].type == K_PATH ||
-            key_defs[i].type == K_GROUP) {
+            key_defs[i].type == K_GROUP || key_defs[i].type == K_HOST) {
             g_free(*str_field(c, &key_defs[i]));
         }
     }
@@ -235,6 +245,9 @@ allowed_text(const struct key_def *k)
     case K_GROUP:
         return g_strdup("a group name: 1 to 32 of A-Z a-z 0-9 _ . -, not "
                         "starting with . or -");
+    case K_HOST:
+        return g_strdup("a host name or address: 1 to 255 of A-Z a-z 0-9 "
+                        ". : _ -");
     case K_ENUM:
         return join_choices(k->choices);
     case K_UINT:
@@ -256,6 +269,23 @@ path_valid(const char *v)
     }
     for (p = v; *p; p++) {
         if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The HOST rule of the pair protocol (PROTOCOL.md 1.2). */
+static bool
+host_valid(const char *v)
+{
+    size_t n = strlen(v), i;
+
+    if (n == 0 || n > 255) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        if (!g_ascii_isalnum(v[i]) && !strchr(".:_-", v[i])) {
             return false;
         }
     }
@@ -295,6 +325,11 @@ set_value(struct conf *c, const struct key_def *k, const char *v)
         break;
     case K_GROUP:
         if (strlen(v) > GROUP_NAME_MAX || !pairproto_name_valid(v)) {
+            return false;
+        }
+        break;
+    case K_HOST:
+        if (!host_valid(v)) {
             return false;
         }
         break;
@@ -510,27 +545,38 @@ key_index(const char *key)
     g_error("conf: no key %s", key);
 }
 
+/*
+ * The rule "key LO <= key HI" (both K_UINT of the same group), reported
+ * on LO's line (or HI's, when LO kept its default).
+ */
+static bool
+check_order(struct parse_state *ps, const char *lo, const char *hi,
+            GError **error)
+{
+    unsigned lo_i = key_index(lo), hi_i = key_index(hi);
+    unsigned lo_v = get_int(ps->c, &key_defs[lo_i]);
+    unsigned hi_v = get_int(ps->c, &key_defs[hi_i]);
+    g_autofree char *where = NULL;
+    unsigned line;
+
+    if (lo_v <= hi_v) {
+        return true;
+    }
+    where = ps->key_line[hi_i] ? g_strdup_printf("line %u", ps->key_line[hi_i])
+                               : g_strdup("the default");
+    line = ps->key_line[lo_i] ? ps->key_line[lo_i] : ps->key_line[hi_i];
+    return conf_fail(error, CONF_ERROR_VALUE, ps->file, line,
+                     "key '%s' in [%s]: %u is above %s (%u, %s)", lo,
+                     group_names[key_defs[lo_i].group], lo_v, hi, hi_v,
+                     where);
+}
+
 /* Rules that involve more than one key. */
 static bool
 check_consistency(struct parse_state *ps, GError **error)
 {
-    const struct conf *c = ps->c;
-    unsigned min_i = key_index("min-interval-ms");
-    unsigned max_i = key_index("max-interval-ms");
-
-    if (c->min_interval_ms > c->max_interval_ms) {
-        g_autofree char *where = ps->key_line[max_i]
-            ? g_strdup_printf("line %u", ps->key_line[max_i])
-            : g_strdup("the default");
-        unsigned line = ps->key_line[min_i] ? ps->key_line[min_i]
-                                            : ps->key_line[max_i];
-
-        return conf_fail(error, CONF_ERROR_VALUE, ps->file, line,
-                         "key 'min-interval-ms' in [checkpoint]: %u is above "
-                         "max-interval-ms (%u, %s)", c->min_interval_ms,
-                         c->max_interval_ms, where);
-    }
-    return true;
+    return check_order(ps, "min-interval-ms", "max-interval-ms", error) &&
+           check_order(ps, "migration-port-min", "migration-port-max", error);
 }
 
 /* One line, without its '\n'. */
@@ -646,6 +692,7 @@ conf_print(const struct conf *c)
             case K_NAME:
             case K_PATH:
             case K_GROUP:
+            case K_HOST:
                 if (!str_value(c, k)) {
                     g_string_append_printf(out, "# %s: not set (%s)\n",
                                            k->key, k->unset);

@@ -61,6 +61,9 @@ struct conf {
     enum conf_failover_policy failover_policy;
     enum conf_reprotect reprotect;
     char *kvm_check;            /* absolute path of kemari-kvm-check */
+    char *migration_address;    /* may be NULL: where secondaries listen */
+    unsigned migration_port_min; /* 1..65535: ports secondaries listen */
+    unsigned migration_port_max; /* on, migration_port_min..max */
     /* [qemu] */
     enum conf_backend backend;
     char *qemu_binary;          /* absolute path of the Kemari QEMU */

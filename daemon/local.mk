@@ -109,6 +109,27 @@ tests_fuzz_replay_qmp_line_CPPFLAGS = $(FUZZ_REPLAY_CPPFLAGS) \
 tests_fuzz_replay_qmp_line_CFLAGS = $(KEMARID_CFLAGS)
 tests_fuzz_replay_qmp_line_LDADD = $(KEMARID_LIBS)
 
+# The daemon itself.
+sbin_PROGRAMS += daemon/kemarid
+daemon_kemarid_SOURCES = daemon/kemarid.c daemon/kemarid.h daemon/vm.c \
+	daemon/ctlserver.c
+daemon_kemarid_CPPFLAGS = $(KEMARID_CPPFLAGS)
+daemon_kemarid_CFLAGS = $(KEMARID_CFLAGS)
+daemon_kemarid_LDADD = $(KEMARID_LIBS)
+
+# Its systemd unit (Type=notify, after corosync, before Pacemaker).
+systemdsystemunit_DATA = daemon/kemarid.service
+CLEANFILES += daemon/kemarid.service
+EXTRA_DIST += daemon/kemarid.service.in
+daemon/kemarid.service: daemon/kemarid.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) daemon && \
+	sed -e 's|@sbindir[@]|$(sbindir)|g' \
+	    -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+	    $(srcdir)/daemon/kemarid.service.in > $@
+
+# kemarid, kemari(1), corosync and QEMU pairs on three simulated nodes.
+INTEGRATION_TESTS += tests/integration/kemarid-cluster.sh
+
 # (tests/local.mk puts $(INTEGRATION_TESTS) in EXTRA_DIST)
 INTEGRATION_TESTS += tests/fuzz/run-fuzz.sh
 clean-local: clean-kemarid-fuzz

@@ -815,6 +815,22 @@ qmpc_start(struct qmpc *q)
     }
 }
 
+pid_t
+qmpc_peer_pid(const struct qmpc *q)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (q->fd < 0 || (q->state != ST_GREETING && q->state != ST_READY &&
+                      q->state != ST_NEGOTIATING)) {
+        return 0;
+    }
+    if (getsockopt(q->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        return 0;
+    }
+    return cred.pid;
+}
+
 bool
 qmpc_is_ready(const struct qmpc *q)
 {

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
@@ -155,6 +156,13 @@ void qmpc_close(struct qmpc *q);
 
 /* Whether commands may be sent now. */
 bool qmpc_is_ready(const struct qmpc *q);
+
+/*
+ * The process id of the QEMU at the other end of the connected socket
+ * (SO_PEERCRED: the process that created the listening socket), or 0
+ * when not connected.
+ */
+pid_t qmpc_peer_pid(const struct qmpc *q);
 
 /*
  * Sends COMMAND with ARGS (may be NULL; copied) and calls CB (may be

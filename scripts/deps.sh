@@ -4,7 +4,8 @@
 # usage: scripts/deps.sh [GROUP...]     (default: all groups)
 #
 # Groups:
-#   build     compiler, autotools, libraries the C code links against
+#   build     compiler, autotools, libraries the C code links against,
+#             corosync (kemarid's membership; its tests start their own)
 #   qemu      what building the patched QEMU needs, plus a deb-src entry
 #   guest     what building and booting the test guest needs
 #   cluster   corosync, pacemaker, libvirt (later issues' integration tests)
@@ -19,7 +20,7 @@ set -eu
 # shellcheck disable=SC2034
 pkgs_build="autoconf automake libtool pkg-config make gcc libc6-dev
     libglib2.0-dev libjson-glib-dev libcmocka-dev libxml2-dev clang
-    libclang-rt-14-dev shellcheck"
+    libclang-rt-14-dev shellcheck libcpg-dev libquorum-dev corosync"
 # shellcheck disable=SC2034
 pkgs_qemu="dpkg-dev meson ninja-build python3 python3-venv libglib2.0-dev
     libpixman-1-dev libfdt-dev libslirp-dev zlib1g-dev flex bison ccache patch
@@ -27,8 +28,8 @@ pkgs_qemu="dpkg-dev meson ninja-build python3 python3-venv libglib2.0-dev
 # shellcheck disable=SC2034
 pkgs_guest="cpio gzip iproute2 kmod procps util-linux python3"
 # shellcheck disable=SC2034
-pkgs_cluster="corosync pacemaker pacemaker-cli-utils pcs resource-agents
-    libcorosync-common-dev libcpg-dev libquorum-dev libcfg-dev
+pkgs_cluster="pacemaker pacemaker-cli-utils pcs resource-agents
+    libcorosync-common-dev libcfg-dev
     libvirt-daemon-system libvirt-clients libvirt-dev"
 
 groups=${*:-build qemu guest}

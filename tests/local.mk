@@ -37,6 +37,10 @@ tests_unit_test_log_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_log_LDADD = common/libkemari-common.a $(CMOCKA_LIBS)
 endif
 
+# Every shell script passes shellcheck (warning level).
+UNIT_TESTS += tests/unit/check-shell.sh
+EXTRA_DIST += tests/unit/check-shell.sh
+
 INTEGRATION_TESTS += tests/integration/guest-boot.sh \
 	tests/integration/engine-failover.sh \
 	tests/integration/engine-failover-smp.sh \

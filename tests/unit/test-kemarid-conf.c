@@ -185,7 +185,7 @@ test_matches_gkeyfile(void **state)
         }
     }
     /* the example sets every key */
-    assert_int_equal(nkeys, 14);
+    assert_int_equal(nkeys, 17);
 }
 
 struct bad_conf {
@@ -222,6 +222,12 @@ static const struct bad_conf bad_confs[] = {
     { "control-char", "[daemon]\nkvm-check = /usr/sbin/x\\n\n", 0,
       CONF_ERROR_VALUE },
     { "backend", "[qemu]\nbackend = xen\n", 0, CONF_ERROR_VALUE },
+    { "migration-address", "[daemon]\nmigration-address = a b\n", 0,
+      CONF_ERROR_VALUE },
+    { "migration-port-zero", "[daemon]\nmigration-port-min = 0\n", 0,
+      CONF_ERROR_VALUE },
+    { "migration-ports-reversed", "[daemon]\nmigration-port-min = 5000\n"
+      "migration-port-max = 4000\n", 0, CONF_ERROR_VALUE },
     { "bad-escape", "[qemu]\nbinary = /usr/bin/q\\x\n", 0,
       CONF_ERROR_VALUE },
     { "trailing-backslash", "[qemu]\nbinary = /usr/bin/q\\\n", 0,

@@ -1,0 +1,1567 @@
+/*
+ * vm.c - one protected VM in kemarid: its state machine, the effects the
+ * machine asks for, and the direct QEMU backend (QMP over a UNIX socket)
+ *
+ * The direct backend's contract (kemarid(8)):
+ *   - a VM named NAME is managed when its QEMU listens for QMP on
+ *     RUN_DIR/NAME.qmp; kemarid finds such sockets by scanning RUN_DIR;
+ *   - the secondary's QEMU is started by kemarid with the primary's
+ *     command line (read from /proc/PID/cmdline of the QEMU at the other
+ *     end of the QMP socket), minus the options that belong to the
+ *     primary's host (-qmp, -pidfile, -daemonize, -incoming, -monitor,
+ *     -D, -S), plus its own -qmp socket, -incoming defer, and any -serial
+ *     redirected to RUN_DIR/NAME.console;
+ *   - QEMU events drive the machine: KEMARI_STATE_CHANGE (protected,
+ *     secondary-lost, primary-lost, failed-over), SHUTDOWN, the end of
+ *     the QMP connection and of the process.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+
+#include "ctlproto.h"
+#include "kemarid.h"
+#include "log.h"
+
+static double
+wall_now(void)
+{
+    return (double)g_get_real_time() / G_USEC_PER_SEC;
+}
+
+void
+kd_vm_error(struct kd_vm *vm, const char *fmt, ...)
+{
+    va_list ap;
+
+    g_free(vm->last_error);
+    va_start(ap, fmt);
+    vm->last_error = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    vm_log_warnx(vm->name, "%s", vm->last_error);
+}
+
+struct kd_vm *
+kd_vm_get(struct kd *kd, const char *name)
+{
+    return g_hash_table_lookup(kd->vms, name);
+}
+
+struct kd_vm *
+kd_vm_ensure(struct kd *kd, const char *name)
+{
+    struct vmfsm_policy policy = {
+        .pacemaker = kd->conf->failover_policy == CONF_FAILOVER_PACEMAKER,
+        .reprotect_auto = kd->conf->reprotect == CONF_REPROTECT_AUTOMATIC,
+    };
+    struct kd_vm *vm = kd_vm_get(kd, name);
+
+    if (vm) {
+        return vm;
+    }
+    vm = g_new0(struct kd_vm, 1);
+    vm->kd = kd;
+    vm->name = g_strdup(name);
+    vm->fsm = vmfsm_new(name, &policy);
+    vm->since = wall_now();
+    vm->refused = g_hash_table_new(g_direct_hash, g_direct_equal);
+    vm->qmp_path = g_strdup_printf("%s/%s.qmp", kd->conf->run_dir, name);
+    g_hash_table_insert(kd->vms, vm->name, vm);
+    if (kd->up) {
+        struct vmfsm_event_data d = { .quorate = kd->view.quorate };
+
+        kd_vm_feed(vm, VMFSM_EV_MEMBERSHIP_REGAINED, &d, NULL);
+    }
+    return vm;
+}
+
+static void
+drop_qmp(struct kd_vm *vm)
+{
+    if (vm->poll_timer) {
+        g_source_remove(vm->poll_timer);
+        vm->poll_timer = 0;
+    }
+    if (vm->qmp) {
+        qmpc_close(vm->qmp);
+        qmpc_unref(vm->qmp);
+        vm->qmp = NULL;
+    }
+    vm->pid = vm->child;        /* 0 unless we started it */
+    vm->running_fed = false;
+    vm->shutdown_seen = false;
+    vm->continue_wanted = false;
+    g_clear_pointer(&vm->engine, json_node_unref);
+    g_clear_pointer(&vm->engine_state, g_free);
+}
+
+void
+kd_vm_free(struct kd_vm *vm)
+{
+    if (!vm) {
+        return;
+    }
+    drop_qmp(vm);
+    if (vm->pair_timer) {
+        g_source_remove(vm->pair_timer);
+    }
+    if (vm->kill_timer) {
+        g_source_remove(vm->kill_timer);
+    }
+    if (vm->child_watch) {
+        g_source_remove(vm->child_watch);
+    }
+    if (vm->config) {
+        g_bytes_unref(vm->config);
+    }
+    g_hash_table_destroy(vm->refused);
+    vmfsm_free(vm->fsm);
+    g_free(vm->last_error);
+    g_free(vm->qmp_path);
+    g_free(vm->name);
+    g_free(vm);
+}
+
+/* ------------------------------------------------------------------ */
+/* Pair messages */
+
+static void
+send_simple(struct kd_vm *vm, enum pairproto_type type, uint32_t node,
+            uint64_t epoch, const char *reason)
+{
+    struct pairproto_msg m = { .type = type, .target = node, .epoch = epoch };
+
+    g_strlcpy(m.vm, vm->name, sizeof(m.vm));
+    if (reason) {
+        g_strlcpy(m.reason, reason, sizeof(m.reason));
+    }
+    kd_send(vm->kd, &m);
+}
+
+static void
+send_refuse(struct kd *kd, const char *name, uint32_t node, uint64_t epoch,
+            enum pairproto_reason code, const char *text)
+{
+    struct pairproto_msg m = {
+        .type = PAIRPROTO_PAIR_REFUSE, .target = node, .epoch = epoch,
+        .reason_code = code,
+    };
+
+    g_strlcpy(m.vm, name, sizeof(m.vm));
+    g_strlcpy(m.reason, text ? text : "", sizeof(m.reason));
+    kd_send(kd, &m);
+}
+
+static uint64_t
+engine_epoch(struct kd_vm *vm)
+{
+    JsonObject *o;
+
+    if (!vm->engine || !JSON_NODE_HOLDS_OBJECT(vm->engine)) {
+        return 0;
+    }
+    o = json_node_get_object(vm->engine);
+    return (uint64_t)json_object_get_int_member_with_default(o, "epoch", 0);
+}
+
+static void
+send_pair_request(struct kd_vm *vm, uint32_t node, uint64_t epoch)
+{
+    struct pairproto_msg m = {
+        .type = PAIRPROTO_PAIR_REQUEST, .target = node, .epoch = epoch,
+        .node_id = vm->kd->view.local_node,
+        .config_kind = PAIRPROTO_CONFIG_ARGV,
+    };
+
+    g_strlcpy(m.vm, vm->name, sizeof(m.vm));
+    memcpy(m.uuid, vm->uuid, sizeof(m.uuid));
+    m.config = vm->config;      /* borrowed for the encode */
+    kd_send(vm->kd, &m);
+}
+
+/* ------------------------------------------------------------------ */
+/* QEMU commands */
+
+struct cmd_ctx {
+    struct kd_vm *vm;
+    const char *what;           /* static */
+    void (*done)(struct kd_vm *vm, const GError *error);
+};
+
+static void
+cmd_reply(struct qmpc *q, const struct qmpc_msg *reply, const GError *error,
+          void *opaque)
+{
+    struct cmd_ctx *c = opaque;
+
+    (void)q;
+    (void)reply;
+    /* the VM may be gone if qmpc_close() cancelled us from kd_vm_free() */
+    if (error && !g_error_matches(error, QMPC_ERROR, QMPC_ERROR_CANCELLED)) {
+        vm_log_warnx(c->vm->name, "%s: %s", c->what, error->message);
+    }
+    if (c->done && !g_error_matches(error, QMPC_ERROR, QMPC_ERROR_CANCELLED)) {
+        c->done(c->vm, error);
+    }
+    g_free(c);
+}
+
+/* Sends COMMAND; DONE (may be NULL) gets the outcome.  False (and DONE
+ * is not called) when QMP is not ready. */
+static bool
+qemu_cmd(struct kd_vm *vm, const char *command, JsonObject *args,
+         void (*done)(struct kd_vm *vm, const GError *error))
+{
+    g_autoptr(GError) err = NULL;
+    struct cmd_ctx *c = g_new0(struct cmd_ctx, 1);
+
+    c->vm = vm;
+    c->what = command;
+    c->done = done;
+    if (!vm->qmp || !qmpc_command(vm->qmp, command, args, cmd_reply, c,
+                                  &err)) {
+        vm_log_warnx(vm->name, "%s: %s", command,
+                     err ? err->message : "QEMU is not connected");
+        g_free(c);
+        return false;
+    }
+    return true;
+}
+
+static JsonObject *
+caps_args(void)
+{
+    JsonObject *args = json_object_new(), *cap = json_object_new();
+    JsonArray *caps = json_array_new();
+
+    json_object_set_string_member(cap, "capability", "x-kemari");
+    json_object_set_boolean_member(cap, "state", TRUE);
+    json_array_add_object_element(caps, cap);
+    json_object_set_array_member(args, "capabilities", caps);
+    return args;
+}
+
+static char *
+tcp_uri(const char *host, unsigned port)
+{
+    if (strchr(host, ':')) {
+        return g_strdup_printf("tcp:[%s]:%u", host, port);
+    }
+    return g_strdup_printf("tcp:%s:%u", host, port);
+}
+
+/* Feeds an event from a callback (never from inside kd_vm_feed). */
+static void
+feed_simple(struct kd_vm *vm, enum vmfsm_event ev, const char *reason)
+{
+    struct vmfsm_event_data d = { .reason = reason };
+
+    kd_vm_feed(vm, ev, &d, NULL);
+}
+
+/* ---- primary: start protection ---- */
+
+static void
+migrate_done(struct kd_vm *vm, const GError *error)
+{
+    if (error) {
+        kd_vm_error(vm, "protection did not start: %s", error->message);
+        feed_simple(vm, VMFSM_EV_STREAM_BROKEN, error->message);
+    }
+}
+
+static void
+params_done(struct kd_vm *vm, const GError *error)
+{
+    g_autofree char *uri = NULL;
+    JsonObject *args;
+
+    if (error) {
+        migrate_done(vm, error);
+        return;
+    }
+    uri = tcp_uri(vm->peer_host, vm->peer_port);
+    args = json_object_new();
+    json_object_set_string_member(args, "uri", uri);
+    vm_log_info(vm->name, "protecting: migrate to %s", uri);
+    if (!qemu_cmd(vm, "migrate", args, migrate_done)) {
+        feed_simple(vm, VMFSM_EV_STREAM_BROKEN, "QEMU is not connected");
+    }
+    json_object_unref(args);
+}
+
+static void
+caps_done_primary(struct kd_vm *vm, const GError *error)
+{
+    const struct conf *c = vm->kd->conf;
+    JsonObject *args;
+
+    if (error) {
+        migrate_done(vm, error);
+        return;
+    }
+    args = json_object_new();
+    json_object_set_string_member(args, "x-kemari-mode",
+                                  c->ckpt_mode == CONF_CKPT_PERIODIC
+                                  ? "periodic" : "event");
+    json_object_set_int_member(args, "x-kemari-min-interval",
+                               c->min_interval_ms);
+    json_object_set_int_member(args, "x-kemari-max-interval",
+                               c->max_interval_ms);
+    json_object_set_int_member(args, "x-kemari-ack-timeout",
+                               c->ack_timeout_ms);
+    if (!qemu_cmd(vm, "migrate-set-parameters", args, params_done)) {
+        feed_simple(vm, VMFSM_EV_STREAM_BROKEN, "QEMU is not connected");
+    }
+    json_object_unref(args);
+}
+
+static void
+start_protection(struct kd_vm *vm)
+{
+    JsonObject *args = caps_args();
+
+    vm->continue_wanted = false;
+    if (!qemu_cmd(vm, "migrate-set-capabilities", args, caps_done_primary)) {
+        /* from inside kd_vm_feed: report through an idle callback */
+        kd_vm_error(vm, "protection did not start: QEMU is not connected");
+    }
+    json_object_unref(args);
+}
+
+static void
+continue_unprotected(struct kd_vm *vm)
+{
+    if (g_strcmp0(vm->engine_state, "secondary-lost") == 0) {
+        vm->continue_wanted = false;
+        qemu_cmd(vm, "x-kemari-continue-unprotected", NULL, NULL);
+    } else {
+        /* the engine has not noticed yet (acknowledgement timeout):
+         * outputs stay held until it does, then we continue */
+        vm_log_info(vm->name, "secondary confirmed gone; releasing held "
+                    "outputs as soon as QEMU reports it lost (now: %s)",
+                    vm->engine_state ? vm->engine_state : "unknown");
+        vm->continue_wanted = true;
+    }
+}
+
+/* ---- secondary: start the incoming QEMU ---- */
+
+static bool
+port_free(const char *host, unsigned port)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICHOST | AI_PASSIVE };
+    struct addrinfo *res = NULL;
+    char service[8];
+    bool ok = false;
+    int fd;
+
+    snprintf(service, sizeof(service), "%u", port);
+    if (getaddrinfo(host, service, &hints, &res) != 0 || !res) {
+        return false;
+    }
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        ok = bind(fd, res->ai_addr, res->ai_addrlen) == 0;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return ok;
+}
+
+static unsigned
+pick_port(struct kd *kd)
+{
+    GHashTableIter it;
+    gpointer v;
+    unsigned p;
+
+    for (p = kd->conf->migration_port_min; p <= kd->conf->migration_port_max;
+         p++) {
+        bool used = false;
+
+        g_hash_table_iter_init(&it, kd->vms);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+            if (((struct kd_vm *)v)->incoming_port == p) {
+                used = true;
+            }
+        }
+        if (!used && port_free(kd->migration_address, p)) {
+            return p;
+        }
+    }
+    return 0;
+}
+
+static void
+incoming_done(struct kd_vm *vm, const GError *error)
+{
+    if (error) {
+        kd_vm_error(vm, "the incoming QEMU did not listen: %s",
+                    error->message);
+        feed_simple(vm, VMFSM_EV_INCOMING_FAILED, error->message);
+        return;
+    }
+    vm_log_info(vm->name, "incoming QEMU listens on %s port %u",
+                vm->kd->migration_address, vm->incoming_port);
+    feed_simple(vm, VMFSM_EV_INCOMING_READY, NULL);
+}
+
+static void
+caps_done_secondary(struct kd_vm *vm, const GError *error)
+{
+    g_autofree char *uri = NULL;
+    JsonObject *args;
+
+    if (error) {
+        incoming_done(vm, error);
+        return;
+    }
+    uri = tcp_uri(vm->kd->migration_address, vm->incoming_port);
+    args = json_object_new();
+    json_object_set_string_member(args, "uri", uri);
+    if (!qemu_cmd(vm, "migrate-incoming", args, incoming_done)) {
+        feed_simple(vm, VMFSM_EV_INCOMING_FAILED, "QEMU is not connected");
+    }
+    json_object_unref(args);
+}
+
+static void qmp_connect(struct kd_vm *vm);
+
+static void
+child_exited(GPid pid, gint status, gpointer data)
+{
+    struct kd_vm *vm = data;
+    struct vmfsm_event_data d = { .clean = vm->shutdown_seen };
+    g_autofree char *why = NULL;
+
+    vm->child_watch = 0;
+    g_spawn_close_pid(pid);
+    vm->child = 0;
+    if (vm->kill_timer) {
+        g_source_remove(vm->kill_timer);
+        vm->kill_timer = 0;
+    }
+    why = g_strdup_printf("QEMU exited (%s %d)",
+                          WIFSIGNALED(status) ? "signal" : "status",
+                          WIFSIGNALED(status) ? WTERMSIG(status)
+                                              : WEXITSTATUS(status));
+    vm_log_info(vm->name, "%s", why);
+    drop_qmp(vm);
+    d.reason = why;
+    kd_vm_feed(vm, VMFSM_EV_QEMU_EXITED, &d, NULL);
+}
+
+/* argv for the secondary: our binary, the primary's portable options,
+ * our local ones. */
+static GPtrArray *
+secondary_argv(struct kd_vm *vm)
+{
+    const struct conf *c = vm->kd->conf;
+    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+    gsize len = 0;
+    const char *p = g_bytes_get_data(vm->config, &len), *end = p + len;
+    unsigned serials = 0;
+
+    g_ptr_array_add(argv, g_strdup(c->qemu_binary));
+    while (p < end) {
+        const char *a = p;
+
+        p += strlen(a) + 1;
+        if ((!strcmp(a, "-serial") || !strcmp(a, "--serial")) && p < end) {
+            p += strlen(p) + 1;
+            g_ptr_array_add(argv, g_strdup("-serial"));
+            g_ptr_array_add(argv, g_strdup_printf(
+                                "file:%s/%s.console%s", c->run_dir, vm->name,
+                                serials ? "2" : ""));
+            serials++;
+            continue;
+        }
+        g_ptr_array_add(argv, g_strdup(a));
+    }
+    g_ptr_array_add(argv, g_strdup("-qmp"));
+    g_ptr_array_add(argv, g_strdup_printf("unix:%s,server=on,wait=off",
+                                          vm->qmp_path));
+    g_ptr_array_add(argv, g_strdup("-incoming"));
+    g_ptr_array_add(argv, g_strdup("defer"));
+    g_ptr_array_add(argv, NULL);
+    return argv;
+}
+
+static void
+child_setup(gpointer data)
+{
+    (void)data;
+    setsid();   /* a signal to kemarid's process group spares QEMU */
+}
+
+static bool
+start_incoming(struct kd_vm *vm, GError **error)
+{
+    g_autoptr(GPtrArray) argv = NULL;
+    g_autofree char *logpath = NULL, *cmd = NULL;
+    GPid pid;
+    int fd;
+    bool ok;
+
+    if (!vm->config) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    "no configuration from the primary");
+        return false;
+    }
+    vm->incoming_port = pick_port(vm->kd);
+    if (!vm->incoming_port) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                    "no free port in %u-%u on %s",
+                    vm->kd->conf->migration_port_min,
+                    vm->kd->conf->migration_port_max,
+                    vm->kd->migration_address);
+        return false;
+    }
+    argv = secondary_argv(vm);
+    cmd = g_strjoinv(" ", (char **)argv->pdata);
+    vm_log_info(vm->name, "starting the incoming QEMU: %s", cmd);
+    unlink(vm->qmp_path);
+    logpath = g_strdup_printf("%s/%s.log", vm->kd->conf->run_dir, vm->name);
+    fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "%s: %s", logpath, g_strerror(errno));
+        return false;
+    }
+    ok = g_spawn_async_with_fds(NULL, (char **)argv->pdata, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD |
+                                G_SPAWN_STDIN_FROM_DEV_NULL,
+                                child_setup, NULL, &pid, -1, fd, fd, error);
+    close(fd);
+    if (!ok) {
+        return false;
+    }
+    vm->child = pid;
+    vm->pid = pid;
+    vm->child_watch = g_child_watch_add(pid, child_exited, vm);
+    qmp_connect(vm);
+    return true;
+}
+
+static gboolean
+kill_timeout(gpointer data)
+{
+    struct kd_vm *vm = data;
+
+    vm->kill_timer = 0;
+    if (vm->pid > 0) {
+        vm_log_warnx(vm->name, "QEMU (pid %d) did not quit: SIGKILL",
+                     (int)vm->pid);
+        kill(vm->pid, SIGKILL);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void
+quit_qemu(struct kd_vm *vm)
+{
+    pid_t pid = vm->pid;
+
+    if (!qemu_cmd(vm, "quit", NULL, NULL) && pid > 0) {
+        kill(pid, SIGTERM);
+    }
+    if (pid > 0 && !vm->kill_timer) {
+        vm->kill_timer = g_timeout_add(KD_QUIT_GRACE_MS, kill_timeout, vm);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Effects */
+
+static gboolean
+pair_timeout(gpointer data)
+{
+    struct kd_vm *vm = data;
+
+    vm->pair_timer = 0;
+    kd_vm_error(vm, "the peer did not answer the pair request in %u s",
+                KD_PAIR_TIMEOUT_MS / 1000);
+    kd_vm_feed(vm, VMFSM_EV_PEER_TIMEOUT, NULL, NULL);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+reprotect_idle(gpointer data)
+{
+    struct kd_vm *vm = data;
+
+    vm->reprotect_pending = true;
+    kd_vm_retry_reprotect(vm);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+incoming_failed_idle(gpointer data)
+{
+    struct kd_vm *vm = data;
+
+    feed_simple(vm, VMFSM_EV_INCOMING_FAILED, vm->last_error);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+failover_done(struct kd_vm *vm, const GError *error)
+{
+    if (error) {
+        kd_vm_error(vm, "failover refused by QEMU: %s", error->message);
+        feed_simple(vm, VMFSM_EV_FAILOVER_FAILED, error->message);
+    }
+}
+
+static void
+run_effect(struct kd_vm *vm, const struct vmfsm_effect *e)
+{
+    g_autoptr(GError) err = NULL;
+
+    vm_log_debug(vm->name, "effect %s", vmfsm_fx_name(e->kind));
+    switch (e->kind) {
+    case VMFSM_FX_SEND_PAIR_REQUEST:
+        send_pair_request(vm, e->node, e->epoch);
+        break;
+    case VMFSM_FX_SEND_PAIR_ACCEPT: {
+        struct pairproto_msg m = {
+            .type = PAIRPROTO_PAIR_ACCEPT, .target = e->node,
+            .epoch = e->epoch, .port = vm->incoming_port,
+        };
+
+        g_strlcpy(m.vm, vm->name, sizeof(m.vm));
+        g_strlcpy(m.host, vm->kd->migration_address, sizeof(m.host));
+        kd_send(vm->kd, &m);
+        break;
+    }
+    case VMFSM_FX_SEND_PAIR_REFUSE:
+        send_refuse(vm->kd, vm->name, e->node, e->epoch,
+                    PAIRPROTO_REASON_START_FAILED, e->reason);
+        break;
+    case VMFSM_FX_SEND_RELEASE:
+        send_simple(vm, PAIRPROTO_RELEASE, e->node, e->epoch, e->reason);
+        break;
+    case VMFSM_FX_SEND_STOP:
+        send_simple(vm, PAIRPROTO_STOP, e->node, e->epoch, e->reason);
+        break;
+    case VMFSM_FX_SEND_STATE_REPORT: {
+        struct pairproto_msg m = {
+            .type = PAIRPROTO_STATE_REPORT, .target = e->node,
+            .epoch = e->epoch, .role = (uint8_t)vmfsm_role(vm->fsm),
+            .state = (uint8_t)vm->fsm->state, .ckpt_seq = engine_epoch(vm),
+        };
+
+        g_strlcpy(m.vm, vm->name, sizeof(m.vm));
+        kd_send(vm->kd, &m);
+        break;
+    }
+    case VMFSM_FX_ARM_PAIR_TIMER:
+        if (vm->pair_timer) {
+            g_source_remove(vm->pair_timer);
+        }
+        vm->pair_timer = g_timeout_add(KD_PAIR_TIMEOUT_MS, pair_timeout, vm);
+        break;
+    case VMFSM_FX_DISARM_PAIR_TIMER:
+        if (vm->pair_timer) {
+            g_source_remove(vm->pair_timer);
+            vm->pair_timer = 0;
+        }
+        break;
+    case VMFSM_FX_QEMU_START_INCOMING:
+        if (!start_incoming(vm, &err)) {
+            kd_vm_error(vm, "cannot start the incoming QEMU: %s",
+                        err->message);
+            g_idle_add(incoming_failed_idle, vm);
+        }
+        break;
+    case VMFSM_FX_QEMU_START_PROTECTION:
+        start_protection(vm);
+        break;
+    case VMFSM_FX_QEMU_STOP_PROTECTION:
+        qemu_cmd(vm, "x-kemari-stop", NULL, NULL);
+        break;
+    case VMFSM_FX_QEMU_CONTINUE_UNPROTECTED:
+        continue_unprotected(vm);
+        break;
+    case VMFSM_FX_QEMU_FAILOVER:
+        vm_log_info(vm->name, "failing over: x-kemari-failover");
+        if (!qemu_cmd(vm, "x-kemari-failover", NULL, failover_done)) {
+            kd_vm_error(vm, "failover impossible: QEMU is not connected");
+        }
+        break;
+    case VMFSM_FX_QEMU_QUIT:
+        quit_qemu(vm);
+        break;
+    case VMFSM_FX_REPROTECT:
+        g_idle_add(reprotect_idle, vm);
+        break;
+    case VMFSM_FX_COUNT:
+        break;
+    }
+}
+
+enum vmfsm_result
+kd_vm_feed(struct kd_vm *vm, enum vmfsm_event ev,
+           const struct vmfsm_event_data *d, const char **reason)
+{
+    struct vmfsm_effects fx;
+    enum vmfsm_state before = vm->fsm->state;
+    enum vmfsm_result r;
+    unsigned i;
+
+    r = vmfsm_handle(vm->fsm, ev, d, &fx, reason);
+    if (vm->fsm->state != before) {
+        vm->since = wall_now();
+        if (vm->fsm->state == VMFSM_PROTECTED ||
+            vm->fsm->state == VMFSM_STANDBY) {
+            g_clear_pointer(&vm->last_error, g_free);
+        }
+    }
+    for (i = 0; i < fx.n; i++) {
+        run_effect(vm, &fx.fx[i]);
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* QMP: events, state, polling */
+
+static const char *
+str_member(JsonObject *o, const char *name)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) ||
+        json_node_get_value_type(n) != G_TYPE_STRING) {
+        return NULL;
+    }
+    return json_node_get_string(n);
+}
+
+static void
+engine_change(struct kd_vm *vm, const char *role, const char *state,
+              const char *reason)
+{
+    g_free(vm->engine_state);
+    vm->engine_state = g_strdup(state);
+    vm_log_info(vm->name, "engine: %s %s%s%s", role, state,
+                reason ? ": " : "", reason ? reason : "");
+    if (!strcmp(state, "protected")) {
+        feed_simple(vm, VMFSM_EV_SYNC_DONE, NULL);
+    } else if (!strcmp(state, "secondary-lost") ||
+               !strcmp(state, "primary-lost")) {
+        if (reason) {
+            kd_vm_error(vm, "checkpoint stream broken: %s", reason);
+        }
+        feed_simple(vm, VMFSM_EV_STREAM_BROKEN, reason);
+        if (!strcmp(state, "secondary-lost") && vm->continue_wanted) {
+            continue_unprotected(vm);
+        }
+    } else if (!strcmp(state, "failed-over")) {
+        feed_simple(vm, VMFSM_EV_FAILOVER_DONE, NULL);
+    }
+}
+
+static void
+on_event(struct qmpc *q, const struct qmpc_msg *ev, void *opaque)
+{
+    struct kd_vm *vm = opaque;
+    JsonObject *data = JSON_NODE_HOLDS_OBJECT(ev->value)
+                       ? json_node_get_object(ev->value) : NULL;
+
+    (void)q;
+    if (!strcmp(ev->event, "KEMARI_STATE_CHANGE")) {
+        const char *role = str_member(data, "role");
+        const char *state = str_member(data, "state");
+
+        if (role && state) {
+            engine_change(vm, role, state, str_member(data, "reason"));
+        }
+    } else if (!strcmp(ev->event, "SHUTDOWN")) {
+        if (data && json_object_get_boolean_member_with_default(data, "guest",
+                                                                FALSE)) {
+            vm->shutdown_seen = true;
+        }
+    }
+}
+
+static void
+kemari_reply(struct qmpc *q, const struct qmpc_msg *reply,
+             const GError *error, void *opaque)
+{
+    struct kd_vm *vm = opaque;
+    JsonObject *o;
+    uint64_t n;
+    double t;
+
+    (void)q;
+    if (error || !reply || !JSON_NODE_HOLDS_OBJECT(reply->value)) {
+        return;
+    }
+    if (vm->engine) {
+        json_node_unref(vm->engine);
+    }
+    vm->engine = json_node_copy(reply->value);
+    o = json_node_get_object(vm->engine);
+    n = (uint64_t)json_object_get_int_member_with_default(o, "checkpoints",
+                                                          0);
+    t = wall_now();
+    if (vm->rate_time > 0 && t > vm->rate_time && n >= vm->rate_ckpts) {
+        vm->ckpt_rate = (double)(n - vm->rate_ckpts) / (t - vm->rate_time);
+    }
+    vm->rate_ckpts = n;
+    vm->rate_time = t;
+    if (!vm->engine_state && str_member(o, "state")) {
+        vm->engine_state = g_strdup(str_member(o, "state"));
+    }
+}
+
+static gboolean
+poll_engine(gpointer data)
+{
+    struct kd_vm *vm = data;
+
+    if (vm->qmp && qmpc_is_ready(vm->qmp)) {
+        g_autoptr(GError) err = NULL;
+
+        qmpc_command(vm->qmp, "query-kemari", NULL, kemari_reply, vm, &err);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* The QEMU answered query-status/query-kemari after connecting. */
+struct adopt_ctx {
+    struct kd_vm *vm;
+    bool running;
+};
+
+static void
+uuid_reply(struct qmpc *q, const struct qmpc_msg *reply, const GError *error,
+           void *opaque)
+{
+    struct kd_vm *vm = opaque;
+    const char *s = NULL;
+    unsigned i, zero = 1;
+
+    (void)q;
+    if (!error && reply && JSON_NODE_HOLDS_OBJECT(reply->value)) {
+        s = str_member(json_node_get_object(reply->value), "UUID");
+    }
+    if (s && strlen(s) == 36) {
+        unsigned j = 0;
+
+        for (i = 0; s[i] && j < PAIRPROTO_UUID_SIZE * 2; i++) {
+            int v = g_ascii_xdigit_value(s[i]);
+
+            if (v < 0) {
+                continue;
+            }
+            if (j % 2 == 0) {
+                vm->uuid[j / 2] = (uint8_t)(v << 4);
+            } else {
+                vm->uuid[j / 2] |= (uint8_t)v;
+            }
+            j++;
+        }
+    }
+    for (i = 0; i < PAIRPROTO_UUID_SIZE; i++) {
+        if (vm->uuid[i]) {
+            zero = 0;
+        }
+    }
+    if (zero) {
+        /* no -uuid: a stable one from the name (version 5 style) */
+        g_autoptr(GChecksum) ck = g_checksum_new(G_CHECKSUM_SHA1);
+        guint8 digest[20];
+        gsize len = sizeof(digest);
+
+        g_checksum_update(ck, (const guchar *)"kemari-vm:", 10);
+        g_checksum_update(ck, (const guchar *)vm->name, -1);
+        g_checksum_get_digest(ck, digest, &len);
+        memcpy(vm->uuid, digest, PAIRPROTO_UUID_SIZE);
+        vm->uuid[6] = (uint8_t)((vm->uuid[6] & 0x0f) | 0x50);
+        vm->uuid[8] = (uint8_t)((vm->uuid[8] & 0x3f) | 0x80);
+    }
+}
+
+static void
+kvm_reply(struct qmpc *q, const struct qmpc_msg *reply, const GError *error,
+          void *opaque)
+{
+    struct kd_vm *vm = opaque;
+
+    (void)q;
+    if (!error && reply && JSON_NODE_HOLDS_OBJECT(reply->value)) {
+        vm->uses_kvm = json_object_get_boolean_member_with_default(
+            json_node_get_object(reply->value), "enabled", FALSE);
+    }
+}
+
+static void
+adopt_reply(struct qmpc *q, const struct qmpc_msg *reply, const GError *error,
+            void *opaque)
+{
+    struct kd_vm *vm = opaque;
+    JsonObject *o;
+    const char *role, *state;
+
+    (void)q;
+    if (error || !reply || !JSON_NODE_HOLDS_OBJECT(reply->value)) {
+        vm_log_warnx(vm->name, "query-kemari failed: %s (not a Kemari QEMU?)",
+                     error ? error->message : "no answer");
+        return;
+    }
+    kemari_reply(q, reply, error, vm);
+    o = json_node_get_object(reply->value);
+    role = str_member(o, "role");
+    state = str_member(o, "state");
+    if (!role || !state) {
+        return;
+    }
+    if (vm->fsm->state == VMFSM_STOPPED && !vm->running_fed &&
+        (!strcmp(role, "none") || !strcmp(role, "primary"))) {
+        if (!strcmp(state, "protected") || !strcmp(state, "syncing") ||
+            !strcmp(state, "secondary-lost")) {
+            kd_vm_error(vm, "QEMU is already %s (kemarid restarted?); "
+                        "its protection is not adopted", state);
+        }
+        vm->running_fed = true;
+        vm_log_info(vm->name, "QEMU (pid %d) runs here", (int)vm->pid);
+        kd_vm_feed(vm, VMFSM_EV_VM_RUNNING, NULL, NULL);
+    }
+}
+
+static void
+on_connected(struct qmpc *q, JsonNode *greeting, void *opaque)
+{
+    struct kd_vm *vm = opaque;
+    g_autoptr(GError) err = NULL;
+
+    (void)greeting;
+    if (!vm->child) {
+        vm->pid = qmpc_peer_pid(q);
+    }
+    qmpc_command(q, "query-uuid", NULL, uuid_reply, vm, NULL);
+    qmpc_command(q, "query-kvm", NULL, kvm_reply, vm, NULL);
+    if (vm->fsm->state == VMFSM_INCOMING && vm->child) {
+        JsonObject *args = caps_args();
+
+        if (!qemu_cmd(vm, "migrate-set-capabilities", args,
+                      caps_done_secondary)) {
+            feed_simple(vm, VMFSM_EV_INCOMING_FAILED,
+                        "QEMU is not connected");
+        }
+        json_object_unref(args);
+    } else if (!qmpc_command(q, "query-kemari", NULL, adopt_reply, vm,
+                             &err)) {
+        vm_log_warnx(vm->name, "query-kemari: %s", err->message);
+    }
+    if (!vm->poll_timer) {
+        vm->poll_timer = g_timeout_add(KD_POLL_MS, poll_engine, vm);
+    }
+}
+
+static bool
+pid_alive(pid_t pid)
+{
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static gboolean
+check_gone(gpointer data)
+{
+    struct kd_vm *vm = data;
+    struct vmfsm_event_data d = { .clean = vm->shutdown_seen,
+                                  .reason = "QEMU exited" };
+
+    if (vm->child || !vm->qmp || qmpc_is_ready(vm->qmp)) {
+        return G_SOURCE_REMOVE;     /* ours (child watch), or back */
+    }
+    if (pid_alive(vm->pid)) {
+        return G_SOURCE_CONTINUE;   /* still exiting, or QMP restarts */
+    }
+    vm_log_info(vm->name, "QEMU (pid %d) is gone", (int)vm->pid);
+    drop_qmp(vm);
+    kd_vm_feed(vm, VMFSM_EV_QEMU_EXITED, &d, NULL);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+on_disconnected(struct qmpc *q, const GError *why, void *opaque)
+{
+    struct kd_vm *vm = opaque;
+
+    (void)q;
+    vm_log_info(vm->name, "QMP connection lost: %s", why->message);
+    if (!vm->child) {
+        g_timeout_add(200, check_gone, vm);
+    }
+}
+
+static void
+qmp_connect(struct kd_vm *vm)
+{
+    static const struct qmpc_callbacks cb = {
+        .connected = on_connected,
+        .disconnected = on_disconnected,
+        .event = on_event,
+    };
+    struct qmpc_params params = { .backoff_initial_ms = 50,
+                                  .backoff_max_ms = 1000 };
+    g_autoptr(GError) err = NULL;
+
+    drop_qmp(vm);
+    vm->qmp = qmpc_new(vm->qmp_path, vm->name, &cb, vm, &params, &err);
+    if (!vm->qmp) {
+        kd_vm_error(vm, "%s", err->message);
+        return;
+    }
+    qmpc_start(vm->qmp);
+}
+
+/* Whether a UNIX socket accepts connections now (connect returns at once
+ * for UNIX sockets). */
+static bool
+socket_listening(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd, rc;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        return false;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return false;
+    }
+    rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    close(fd);
+    return rc == 0 || errno == EAGAIN;
+}
+
+void
+kd_vm_scan(struct kd *kd)
+{
+    g_autoptr(GDir) dir = g_dir_open(kd->conf->run_dir, 0, NULL);
+    const char *ent;
+
+    if (!dir) {
+        return;
+    }
+    while ((ent = g_dir_read_name(dir))) {
+        g_autofree char *name = NULL, *path = NULL;
+        struct kd_vm *vm;
+        struct stat st;
+
+        if (!g_str_has_suffix(ent, ".qmp")) {
+            continue;
+        }
+        name = g_strndup(ent, strlen(ent) - 4);
+        if (!pairproto_name_valid(name)) {
+            continue;
+        }
+        vm = kd_vm_get(kd, name);
+        if (vm && (vm->qmp || vm->child)) {
+            continue;
+        }
+        path = g_strdup_printf("%s/%s", kd->conf->run_dir, ent);
+        if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+            !socket_listening(path)) {
+            continue;
+        }
+        vm = kd_vm_ensure(kd, name);
+        if (vm->fsm->state != VMFSM_STOPPED) {
+            continue;
+        }
+        vm_log_info(name, "found QMP socket %s", path);
+        qmp_connect(vm);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The primary's configuration for its secondary */
+
+static bool
+arg_is(const char *a, const char *opt)
+{
+    return !strcmp(a, opt) || (a[0] == '-' && !strcmp(a + 1, opt));
+}
+
+/* Reads the QEMU command line and keeps what the secondary needs. */
+static bool
+load_config(struct kd_vm *vm, GError **error)
+{
+    static const char *const drop_arg[] = {
+        "-qmp", "-pidfile", "-incoming", "-monitor", "-D", "-chroot",
+        "-runas", NULL,
+    };
+    static const char *const drop_flag[] = { "-daemonize", "-S", NULL };
+    g_autofree char *path = NULL, *data = NULL;
+    GByteArray *out;
+    gsize len = 0, off;
+    bool first = true;
+    unsigned i;
+
+    if (vm->pid <= 0) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                    "the QEMU process of %s is not known", vm->name);
+        return false;
+    }
+    path = g_strdup_printf("/proc/%d/cmdline", (int)vm->pid);
+    if (!g_file_get_contents(path, &data, &len, error)) {
+        return false;
+    }
+    out = g_byte_array_new();
+    for (off = 0; off < len;) {
+        const char *a = data + off;
+        size_t n = strnlen(a, len - off);
+        bool skip = false, skip_next = false;
+
+        off += n + 1;
+        if (first) {            /* argv[0]: the secondary uses its own */
+            first = false;
+            continue;
+        }
+        for (i = 0; drop_arg[i]; i++) {
+            if (arg_is(a, drop_arg[i])) {
+                skip = skip_next = true;
+            }
+        }
+        for (i = 0; drop_flag[i]; i++) {
+            if (arg_is(a, drop_flag[i])) {
+                skip = true;
+            }
+        }
+        if (skip_next && off < len) {
+            off += strnlen(data + off, len - off) + 1;
+        }
+        if (!skip && n > 0) {
+            g_byte_array_append(out, (const guint8 *)a, (guint)n + 1);
+        }
+    }
+    if (out->len == 0 || out->len > PAIRPROTO_CONFIG_MAX) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                    "the QEMU command line of %s is %s", vm->name,
+                    out->len ? "too long for the pair protocol" : "empty");
+        g_byte_array_unref(out);
+        return false;
+    }
+    if (vm->config) {
+        g_bytes_unref(vm->config);
+    }
+    vm->config = g_byte_array_free_to_bytes(out);
+    return true;
+}
+
+/* Whether the argv in CONFIG asks for KVM acceleration. */
+static bool
+config_uses_kvm(GBytes *config)
+{
+    gsize len = 0;
+    const char *p = g_bytes_get_data(config, &len), *end = p + len;
+    bool accel_next = false;
+
+    while (p < end) {
+        if (!strcmp(p, "-enable-kvm") || !strcmp(p, "--enable-kvm")) {
+            return true;
+        }
+        if (accel_next && (g_str_has_prefix(p, "kvm") ||
+                           strstr(p, "accel=kvm"))) {
+            return true;
+        }
+        accel_next = !strcmp(p, "-accel") || !strcmp(p, "-machine") ||
+                     !strcmp(p, "-M");
+        p += strlen(p) + 1;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests */
+
+static bool
+refuse(GError **error, enum ctlproto_error_code code, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+
+static bool
+refuse(GError **error, enum ctlproto_error_code code, const char *fmt, ...)
+{
+    va_list ap;
+    g_autofree char *msg = NULL;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error_literal(error, CTLPROTO_ERROR, code, msg);
+    return false;
+}
+
+static bool
+fsm_result(struct kd_vm *vm, enum vmfsm_result r, const char *why,
+           GError **error)
+{
+    if (r == VMFSM_RESULT_REFUSED) {
+        return refuse(error, vm->kd->up ? CTLPROTO_ERROR_REFUSED
+                                        : CTLPROTO_ERROR_UNAVAILABLE,
+                      "%s", why);
+    }
+    return true;
+}
+
+bool
+kd_vm_start(struct kd_vm *vm, uint32_t peer, GError **error)
+{
+    g_autoptr(GError) err = NULL;
+    struct vmfsm_event_data d = { .node = peer,
+                                  .epoch = vm->max_epoch_seen };
+    const char *why = NULL, *not_eligible = NULL;
+    char label[80];
+    enum vmfsm_result r;
+
+    if (vm->fsm->state == VMFSM_UNPROTECTED) {
+        if (vm->uses_kvm && vm->kd->kvm_verdict != PAIRPROTO_KVM_PASS) {
+            return refuse(error, CTLPROTO_ERROR_REFUSED,
+                          "%s uses KVM acceleration and kemari-kvm-check "
+                          "did not pass on this node: %s", vm->name,
+                          vm->kd->kvm_detail ? vm->kd->kvm_detail
+                                             : "not run");
+        }
+        if (!kd_node_eligible(vm->kd, peer, vm->uses_kvm, &not_eligible)) {
+            return refuse(error, CTLPROTO_ERROR_REFUSED,
+                          "node %s cannot be the secondary: %s",
+                          kd_node_label(vm->kd, peer, label, sizeof(label)),
+                          not_eligible);
+        }
+        if (!load_config(vm, &err)) {
+            return refuse(error, CTLPROTO_ERROR_INTERNAL, "%s", err->message);
+        }
+    }
+    r = kd_vm_feed(vm, VMFSM_EV_START, &d, &why);
+    return fsm_result(vm, r, why, error);
+}
+
+bool
+kd_vm_stop(struct kd_vm *vm, GError **error)
+{
+    const char *why = NULL;
+    enum vmfsm_result r = kd_vm_feed(vm, VMFSM_EV_STOP_REQUESTED, NULL, &why);
+
+    if (r == VMFSM_RESULT_TRANSITION) {
+        vm->fsm->protect_wanted = false;
+    }
+    return fsm_result(vm, r, why, error);
+}
+
+bool
+kd_vm_failover(struct kd_vm *vm, GError **error)
+{
+    const char *why = NULL;
+    enum vmfsm_result r = kd_vm_feed(vm, VMFSM_EV_FAILOVER_REQUESTED, NULL,
+                                     &why);
+
+    return fsm_result(vm, r, why, error);
+}
+
+void
+kd_vm_retry_reprotect(struct kd_vm *vm)
+{
+    struct kd *kd = vm->kd;
+    gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+    g_autoptr(GError) err = NULL;
+    uint32_t pick = 0;
+    size_t i;
+
+    if (!vm->reprotect_pending) {
+        return;
+    }
+    if (vm->fsm->state != VMFSM_UNPROTECTED || !kd->up ||
+        !kd->view.quorate || !vm->fsm->protect_wanted) {
+        vm->reprotect_pending = vm->fsm->state == VMFSM_UNPROTECTED &&
+                                vm->fsm->protect_wanted;
+        return;
+    }
+    for (i = 0; i < kd->view.n_daemons && !pick; i++) {
+        uint32_t n = kd->view.daemons[i];
+        gpointer t = g_hash_table_lookup(vm->refused, GUINT_TO_POINTER(n));
+
+        if (n == kd->view.local_node ||
+            (t && now - GPOINTER_TO_INT(t) < KD_REFUSED_BACKOFF_S) ||
+            !kd_node_eligible(kd, n, vm->uses_kvm, NULL)) {
+            continue;
+        }
+        pick = n;
+    }
+    if (!pick) {
+        vm_log_debug(vm->name, "re-protection: no eligible node yet");
+        return;
+    }
+    if (!load_config(vm, &err)) {
+        kd_vm_error(vm, "re-protection impossible: %s", err->message);
+        vm->reprotect_pending = false;
+        return;
+    }
+    vm->reprotect_pending = false;
+    {
+        struct vmfsm_event_data d = { .node = pick,
+                                      .epoch = vm->max_epoch_seen };
+        char label[80];
+
+        vm_log_info(vm->name, "re-protection: picked %s",
+                    kd_node_label(kd, pick, label, sizeof(label)));
+        kd_vm_feed(vm, VMFSM_EV_ELIGIBLE_NODE, &d, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Cluster input */
+
+void
+kd_vm_pair_message(struct kd_vm *vm, uint32_t from,
+                   const struct pairproto_msg *m)
+{
+    struct kd *kd = vm->kd;
+    struct vmfsm_event_data d = { .node = from, .epoch = m->epoch };
+    const char *why = NULL;
+
+    if (m->epoch > vm->max_epoch_seen) {
+        vm->max_epoch_seen = m->epoch;
+    }
+    switch (m->type) {
+    case PAIRPROTO_PAIR_REQUEST:
+        if (m->node_id != from) {
+            log_warnx("PAIR_REQUEST for %s from node %u names node %u as "
+                      "requester: dropped", vm->name, from, m->node_id);
+            return;
+        }
+        if (m->config_kind != PAIRPROTO_CONFIG_ARGV) {
+            send_refuse(kd, vm->name, from, m->epoch,
+                        PAIRPROTO_REASON_INCOMPATIBLE,
+                        "this node's kemarid uses the direct QEMU backend");
+            return;
+        }
+        if (config_uses_kvm(m->config) &&
+            kd->kvm_verdict != PAIRPROTO_KVM_PASS) {
+            g_autofree char *text = g_strdup_printf(
+                "kemari-kvm-check did not pass on this node: %s",
+                kd->kvm_detail ? kd->kvm_detail : "not run");
+
+            send_refuse(kd, vm->name, from, m->epoch,
+                        PAIRPROTO_REASON_NOT_ELIGIBLE, text);
+            return;
+        }
+        if (vm->fsm->state == VMFSM_STOPPED) {
+            if (vm->config) {
+                g_bytes_unref(vm->config);
+            }
+            vm->config = g_bytes_ref(m->config);
+            memcpy(vm->uuid, m->uuid, sizeof(vm->uuid));
+        }
+        if (kd_vm_feed(vm, VMFSM_EV_PAIR_REQUEST, &d, &why) ==
+            VMFSM_RESULT_REFUSED) {
+            send_refuse(kd, vm->name, from, m->epoch,
+                        strstr(why, "epoch") ? PAIRPROTO_REASON_STALE_EPOCH
+                                             : PAIRPROTO_REASON_BUSY, why);
+        }
+        break;
+    case PAIRPROTO_PAIR_ACCEPT:
+        if (vm->fsm->peer_node == from && vm->fsm->epoch == m->epoch) {
+            g_strlcpy(vm->peer_host, m->host, sizeof(vm->peer_host));
+            vm->peer_port = m->port;
+        }
+        kd_vm_feed(vm, VMFSM_EV_PEER_ACCEPTED, &d, NULL);
+        break;
+    case PAIRPROTO_PAIR_REFUSE:
+        if (vm->fsm->peer_node == from && vm->fsm->epoch == m->epoch) {
+            char label[80];
+
+            kd_vm_error(vm, "%s refused to be the secondary (%s)%s%s",
+                        kd_node_label(kd, from, label, sizeof(label)),
+                        pairproto_reason_name(m->reason_code),
+                        m->reason[0] ? ": " : "", m->reason);
+            g_hash_table_insert(vm->refused, GUINT_TO_POINTER(from),
+                                GINT_TO_POINTER((int)(g_get_monotonic_time()
+                                                      / G_USEC_PER_SEC)));
+        }
+        d.reason = m->reason[0] ? m->reason : NULL;
+        kd_vm_feed(vm, VMFSM_EV_PEER_REFUSED, &d, NULL);
+        break;
+    case PAIRPROTO_STATE_REPORT:
+        if (m->state == VMFSM_DEGRADED && m->role == VMFSM_ROLE_PRIMARY) {
+            kd_vm_feed(vm, VMFSM_EV_PEER_DEGRADED, &d, NULL);
+        }
+        break;
+    case PAIRPROTO_RELEASE:
+        d.reason = m->reason[0] ? m->reason : NULL;
+        kd_vm_feed(vm, VMFSM_EV_PEER_RELEASED, &d, NULL);
+        break;
+    case PAIRPROTO_STOP:
+        d.reason = m->reason[0] ? m->reason : NULL;
+        kd_vm_feed(vm, VMFSM_EV_PEER_STOP, &d, NULL);
+        break;
+    case PAIRPROTO_HELLO:
+        break;
+    }
+}
+
+void
+kd_vm_membership(struct kd_vm *vm, const struct membership_view *old,
+                 const struct membership_view *now)
+{
+    uint32_t peer = vm->fsm->peer_node;
+
+    if (!old) {
+        struct vmfsm_event_data d = {
+            .quorate = now->quorate,
+            .peer_present = peer && membership_view_has_node(now, peer),
+        };
+
+        kd_vm_feed(vm, VMFSM_EV_MEMBERSHIP_REGAINED, &d, NULL);
+        return;
+    }
+    if (peer) {
+        bool was = membership_view_has_node(old, peer);
+        bool is = membership_view_has_node(now, peer);
+        struct vmfsm_event_data d = { .node = peer,
+                                      .quorate = now->quorate };
+
+        if (was && !is) {
+            d.reason = "its node left the membership";
+            kd_vm_feed(vm, VMFSM_EV_PEER_LEFT, &d, NULL);
+        } else if (!was && is) {
+            kd_vm_feed(vm, VMFSM_EV_PEER_JOINED, &d, NULL);
+        }
+    }
+    if (old->quorate && !now->quorate) {
+        kd_vm_feed(vm, VMFSM_EV_QUORUM_LOST, NULL, NULL);
+    } else if (!old->quorate && now->quorate) {
+        kd_vm_feed(vm, VMFSM_EV_QUORUM_REGAINED, NULL, NULL);
+    }
+}
+
+void
+kd_vm_membership_lost(struct kd_vm *vm)
+{
+    kd_vm_feed(vm, VMFSM_EV_MEMBERSHIP_LOST, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Status */
+
+static void
+copy_member(JsonBuilder *b, JsonObject *o, const char *from, const char *to)
+{
+    JsonNode *n = o ? json_object_get_member(o, from) : NULL;
+
+    json_builder_set_member_name(b, to);
+    json_builder_add_value(b, n ? json_node_copy(n) : json_node_new(JSON_NODE_NULL));
+}
+
+static void
+engine_members(struct kd_vm *vm, JsonBuilder *b)
+{
+    JsonObject *o = json_node_get_object(vm->engine);
+
+    copy_member(b, o, "checkpoints", "checkpoints");
+    copy_member(b, o, "stop-time", "stop-time-us");
+    copy_member(b, o, "release-latency", "release-latency-us");
+    copy_member(b, o, "checkpoint-bytes-last", "checkpoint-bytes-last");
+    copy_member(b, o, "held-packets", "held-packets");
+    copy_member(b, o, "held-writes", "held-writes");
+    json_builder_set_member_name(b, "held-bytes");
+    json_builder_add_int_value(
+        b, json_object_get_int_member_with_default(o, "held-packet-bytes", 0) +
+           json_object_get_int_member_with_default(o, "held-write-bytes", 0));
+}
+
+JsonNode *
+kd_vm_status_json(struct kd_vm *vm)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    struct vmfsm *f = vm->fsm;
+    char label[80];
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, vm->name);
+    json_builder_set_member_name(b, "role");
+    json_builder_add_string_value(b, vmfsm_role_name(vmfsm_role(f)));
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, vmfsm_state_name(f->state));
+    json_builder_set_member_name(b, "peer");
+    if (f->peer_node) {
+        json_builder_add_string_value(
+            b, kd_node_label(vm->kd, f->peer_node, label, sizeof(label)));
+    } else {
+        json_builder_add_null_value(b);
+    }
+    json_builder_set_member_name(b, "peer-id");
+    json_builder_add_int_value(b, f->peer_node);
+    json_builder_set_member_name(b, "epoch");
+    json_builder_add_int_value(b, (gint64)f->epoch);
+    json_builder_set_member_name(b, "protect-wanted");
+    json_builder_add_boolean_value(b, f->protect_wanted);
+    json_builder_set_member_name(b, "since");
+    json_builder_add_double_value(b, vm->since);
+    json_builder_set_member_name(b, "last-error");
+    if (vm->last_error) {
+        json_builder_add_string_value(b, vm->last_error);
+    } else {
+        json_builder_add_null_value(b);
+    }
+    json_builder_set_member_name(b, "engine");
+    if (vm->engine && JSON_NODE_HOLDS_OBJECT(vm->engine)) {
+        JsonObject *o = json_node_get_object(vm->engine);
+
+        json_builder_begin_object(b);
+        copy_member(b, o, "state", "state");
+        copy_member(b, o, "epoch", "acked");
+        engine_members(vm, b);
+        json_builder_end_object(b);
+    } else {
+        json_builder_add_null_value(b);
+    }
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+JsonNode *
+kd_vm_stats_json(struct kd_vm *vm)
+{
+    g_autoptr(JsonBuilder) b = NULL;
+
+    if (!vm->engine || !JSON_NODE_HOLDS_OBJECT(vm->engine)) {
+        return NULL;
+    }
+    b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, vm->name);
+    json_builder_set_member_name(b, "role");
+    json_builder_add_string_value(b, vmfsm_role_name(vmfsm_role(vm->fsm)));
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, vmfsm_state_name(vm->fsm->state));
+    json_builder_set_member_name(b, "epoch");
+    json_builder_add_int_value(b, (gint64)vm->fsm->epoch);
+    json_builder_set_member_name(b, "checkpoints-per-s");
+    json_builder_add_double_value(b, vm->ckpt_rate);
+    engine_members(vm, b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
