@@ -506,6 +506,11 @@ main(int argc, char **argv)
         return 0;
     }
     log_set_verbosity(kd.conf->log_level);
+    if (kd.conf->backend != CONF_BACKEND_DIRECT) {
+        fprintf(stderr, "kemarid: %s: backend = libvirt is not available in "
+                "this version; use backend = direct\n", kd.config_path);
+        return 2;
+    }
     if (!vmfsm_table_check(&err)) {
         fatalx("state table: %s", err->message);
     }

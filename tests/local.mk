@@ -54,4 +54,9 @@ EXTRA_DIST += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/bench/engine-bench.sh
 bench: all kemari-guest
 	$(AM_TESTS_ENVIRONMENT) $(SHELL) $(srcdir)/tests/bench/engine-bench.sh
-.PHONY: bench
+# kemarid: failover time over real corosync, against corosync's detection
+EXTRA_DIST += tests/bench/cluster-failover-bench.sh tests/lib/kemarid.sh
+bench-cluster: all kemari-guest tests/tools/membership-probe$(EXEEXT)
+	$(AM_TESTS_ENVIRONMENT) $(SHELL) \
+	    $(srcdir)/tests/bench/cluster-failover-bench.sh
+.PHONY: bench bench-cluster

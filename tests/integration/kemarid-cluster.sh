@@ -24,146 +24,88 @@
 . "${top_srcdir:-.}/tests/lib/testlib.sh"
 . "${top_srcdir:-.}/tests/lib/cluster.sh"
 
+. "${top_srcdir:-.}/tests/lib/kemarid.sh"
+
 kt_require_env
 command -v corosync >/dev/null || kt_skip "needs corosync"
 command -v python3 >/dev/null || kt_skip "needs python3"
-KEMARID=${top_builddir:-.}/daemon/kemarid
-KEMARI=${top_builddir:-.}/daemon/kemari
-KVMCHECK=${top_builddir:-.}/tools/kvm-check/kemari-kvm-check
 [ -x "$KEMARID" ] && [ -x "$KEMARI" ] || kt_skip "kemarid/kemari not built"
 kt_mkdir
 
-prefix=kd$$
-kc_cluster 3 "$prefix" || kt_die "cannot build the simulated nodes"
+kc_cluster 3 "kd$$" || kt_die "cannot build the simulated nodes"
 hostns=$(kc_ns h)
+kd_taps || kt_die "no tap devices"
 for i in 1 2 3; do
-    ip -n "$(kc_ns $i)" tuntap add dev kt0 mode tap &&
-        ip -n "$(kc_ns $i)" link set kt0 master vmbr0 up ||
-        kt_die "node $i: no tap device"
     kc_corosync_start $i || kt_die "node $i: corosync did not start"
 done
 kc_wait_quorate 1 60 || kt_die "the cluster did not become quorate"
 kt_pass "three nodes, corosync quorate"
 
-# start_kemarid I: kemarid on node I, its own config, socket and run dir.
-start_kemarid() {
-    _d=$KT_DIR/n$1
-    mkdir -p "$_d/run"
-    cat > "$_d/kemari.conf" <<EOF
-[daemon]
-node-name = node$1
-control-socket = $_d/kemarid.sock
-log-level = debug
-failover-policy = standalone
-reprotect = automatic
-kvm-check = $KVMCHECK
-migration-address = $(kc_addr "$1")
-migration-port-min = 4500
-migration-port-max = 4509
-
-[qemu]
-binary = $KEMARI_QEMU
-run-dir = $_d/run
-
-[checkpoint]
-mode = event
-min-interval-ms = 0
-max-interval-ms = 100
-ack-timeout-ms = 2000
-EOF
-    ip netns exec "$(kc_ns "$1")" "$KEMARID" -f -c "$_d/kemari.conf" \
-        >> "$_d/kemarid.log" 2>&1 &
-    kt_track_pid $!
-    eval "kemarid_pid_$1=\$!"
-    _n=0
-    while [ ! -S "$_d/kemarid.sock" ] && [ $_n -lt 100 ]; do
-        sleep 0.1
-        _n=$((_n + 1))
-    done
-    [ -S "$_d/kemarid.sock" ]
-}
-
-# km I ARGS: kemari(1) against node I's kemarid.
-km() {
-    _i=$1
-    shift
-    "$KEMARI" --socket "$KT_DIR/n$_i/kemarid.sock" "$@"
-}
-
-# vm_field I FIELD: vm1's FIELD in node I's `kemari status --json`.
-vm_field() {
-    km "$1" --json status vm1 2>/dev/null | python3 -c '
-import json, sys
-v = json.load(sys.stdin)["vms"][0].get(sys.argv[1])
-print("null" if v is None else v)' "$2" 2>/dev/null
-}
-
-# wait_field I FIELD VALUE SECONDS
-wait_field() {
-    _t=$(( $4 * 10 ))
-    while [ "$_t" -gt 0 ]; do
-        [ "$(vm_field "$1" "$2")" = "$3" ] && return 0
-        sleep 0.1
-        _t=$((_t - 1))
-    done
-    return 1
-}
-
-# node_member I J: "True"/"False": does node I's kemarid see node J?
-node_member() {
-    km "$1" --json nodes 2>/dev/null | python3 -c '
-import json, sys
-print(any(n["id"] == int(sys.argv[1]) and n["member"]
-          for n in json.load(sys.stdin)["nodes"]))' "$2" 2>/dev/null
-}
-
-# now_ms: monotonic enough for intervals of seconds
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-
 for i in 1 2 3; do
-    start_kemarid $i || kt_die "node $i: kemarid did not start"
+    kd_start $i || kt_die "node $i: kemarid did not start"
 done
-n=0
-until [ "$(km 1 --json nodes | python3 -c '
-import json, sys
-print(sum(1 for n in json.load(sys.stdin)["nodes"] if n["eligible"]))')" = 2 ]
-do
-    n=$((n + 1))
-    [ $n -lt 100 ] || kt_die "node1 does not see two eligible peers: $(km 1 nodes)"
-    sleep 0.2
-done
+kd_wait_eligible 1 2 20 ||
+    kt_die "node1 does not see two eligible peers: $(km 1 nodes)"
 kt_pass "kemarid on every node; node1 sees node2 and node3 eligible"
+
+# A KVM-accelerated VM on a node whose kemari-kvm-check failed (these
+# machines' /dev/kvm cannot run ordinary guests): protection is refused
+# with the check's verdict.  It only needs to exist, paused (-S).
+kvm_verdict() {
+    km 1 --json status | python3 -c '
+import json, sys; print(json.load(sys.stdin)["kvm-check"]["verdict"])'
+}
+n=0
+while [ "$(kvm_verdict)" = not-run ] && [ $n -lt 300 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
+verdict=$(kvm_verdict)
+vm2_state() {
+    km 1 --json status vm2 2>/dev/null | python3 -c '
+import json, sys; print(json.load(sys.stdin)["vms"][0]["state"])' 2>/dev/null
+}
+if [ "$verdict" = pass ]; then
+    echo "kemari-kvm-check passes on this host: refusal not exercised"
+else
+    ip netns exec "$(kc_ns 1)" "$KEMARI_QEMU" -accel kvm -S -m 64 \
+        -nodefaults -display none -name vm2 \
+        -qmp "unix:$KT_DIR/n1/run/vm2.qmp,server=on,wait=off" \
+        > "$KT_DIR/n1/vm2.stderr" 2>&1 &
+    vm2_pid=$!
+    kt_track_pid $vm2_pid
+    n=0
+    while [ "$(vm2_state)" != UNPROTECTED ] && [ $n -lt 100 ] &&
+          kill -0 $vm2_pid 2>/dev/null; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    if [ "$(vm2_state)" = UNPROTECTED ]; then
+        out=$(km 1 start vm2 --peer node2 2>&1)
+        rc=$?
+        if [ $rc = 4 ] && echo "$out" | grep -q "kemari-kvm-check"; then
+            kt_pass "KVM guest on a failing host: start refused: $out"
+        else
+            kt_fail "KVM guest on a failing host: exit $rc: $out"
+        fi
+    else
+        echo "QEMU cannot use KVM here ($(tail -n 1 "$KT_DIR/n1/vm2.stderr")):" \
+            "refusal not exercised"
+    fi
+    kill $vm2_pid 2>/dev/null
+    wait $vm2_pid 2>/dev/null
+fi
 
 # The guest, started by hand on node1 the way the direct backend expects.
 kt_disk 64M
 kt_observers "$hostns"
 udp_pid=$KT_UDP_PID
 disk_pid=$KT_DISK_PID
-run1=$KT_DIR/n1/run
-# shellcheck disable=SC2086  # $KT_DISK is a list of arguments
-ip netns exec "$(kc_ns 1)" "$KEMARI_QEMU" -accel tcg -m 256 -smp 1 \
-    -nodefaults -display none -no-reboot -name vm1 \
-    -kernel "$KEMARI_GUEST_DIR/vmlinuz" \
-    -initrd "$KEMARI_GUEST_DIR/initrd.gz" \
-    -append "console=ttyS0 panic=1 quiet kemari.peer_mac=02:00:00:00:00:01 \
-kemari.udp=9000 kemari.udp_gap_us=1000 kemari.disk=9001 \
-kemari.disk_gap_us=5000" \
-    -serial "file:$run1/vm1.console" \
-    -qmp "unix:$run1/vm1.qmp,server=on,wait=off" \
-    -netdev tap,id=net0,ifname=kt0,script=no,downscript=no \
-    -device virtio-net-pci,netdev=net0,mac=52:54:00:4b:4d:01,romfile= \
-    $KT_DISK > "$KT_DIR/n1/qemu.stderr" 2>&1 &
-KT_QEMU_PID=$!
-kt_track_pid $KT_QEMU_PID
-n=0
-until grep -q KEMARI-GUEST-READY "$run1/vm1.console" 2>/dev/null; do
-    n=$((n + 1))
-    [ $n -lt 1800 ] || kt_die "guest did not boot: $(cat "$KT_DIR/n1/qemu.stderr")"
-    sleep 0.1
-done
-wait_field 1 state UNPROTECTED 20 ||
+kd_guest_start 1 "kemari.udp=9000 kemari.udp_gap_us=1000 kemari.disk=9001 \
+kemari.disk_gap_us=5000" || kt_die "guest did not boot"
+kd_wait_field 1 state UNPROTECTED 20 ||
     kt_die "node1's kemarid did not find vm1: $(km 1 status)"
-kt_pass "guest booted on node1; kemarid found it: $(vm_field 1 state)"
+kt_pass "guest booted on node1; kemarid found it: $(kd_vm_field 1 state)"
 
 # (a) protect it
 if out=$(km 1 start vm1 --peer node2 --timeout 240 2>&1); then
@@ -171,7 +113,7 @@ if out=$(km 1 start vm1 --peer node2 --timeout 240 2>&1); then
 else
     kt_die "kemari start failed (exit $?): $out"
 fi
-kt_check "node2 holds the standby copy" wait_field 2 state STANDBY 30
+kt_check "node2 holds the standby copy" kd_wait_field 2 state STANDBY 30
 kt_bg "$hostns" "$KT_DIR/tcp.out" "$KEMARI_KSEQ" tcp-check 169.254.10.2 \
     7000 --status "$KT_DIR/tcp.status"
 tcp_pid=$KT_BG_PID
@@ -181,13 +123,13 @@ sleep 2
 
 # (b) node1 dies: node2 takes over on its own
 kc_kill_node 1
-t0=$(now_ms)
+t0=$(kd_now_ms)
 u0=$(kt_status_field "$KT_DIR/udp.status" highest)
 t1=""
-while [ $(( $(now_ms) - t0 )) -lt 30000 ]; do
+while [ $(( $(kd_now_ms) - t0 )) -lt 30000 ]; do
     u=$(kt_status_field "$KT_DIR/udp.status" highest)
     if [ "${u:-0}" -gt "${u0:-0}" ]; then
-        t1=$(now_ms)
+        t1=$(kd_now_ms)
         break
     fi
     sleep 0.02
@@ -198,42 +140,44 @@ if [ -n "$t1" ]; then
 else
     kt_fail "node1 killed: no guest output within 30 s: $(km 2 status)"
 fi
-kt_check "node2 runs vm1 as primary" wait_field 2 role primary 10
+kt_check "node2 runs vm1 as primary" kd_wait_field 2 role primary 10
 
 # (d) re-protection to node3, nobody asking
-if wait_field 2 state PROTECTED 240 && [ "$(vm_field 2 peer)" = node3 ]; then
+if kd_wait_field 2 state PROTECTED 240 && [ "$(kd_vm_field 2 peer)" = node3 ]; then
     kt_pass "node2 protected vm1 again, with node3, on its own"
 else
     kt_fail "no automatic re-protection: $(km 2 status)"
 fi
-kt_check "node3 holds the standby copy" wait_field 3 state STANDBY 30
+kt_check "node3 holds the standby copy" kd_wait_field 3 state STANDBY 30
 
 # node1 comes back (a fresh node: nothing of vm1 on it)
 kc_restore_link 1
 kc_corosync_start 1 || kt_fail "node1: corosync did not restart"
-start_kemarid 1 || kt_fail "node1: kemarid did not restart"
+kd_start 1 || kt_fail "node1: kemarid did not restart"
 n=0
-until [ "$(node_member 2 1)" = True ] || [ $n -gt 300 ]; do
+until [ "$(kd_member 2 1)" = True ] || [ $n -gt 300 ]; do
     sleep 0.1
     n=$((n + 1))
 done
-kt_check "node1 is back in node2's membership" [ "$(node_member 2 1)" = True ]
+kt_check "node1 is back in node2's membership" [ "$(kd_member 2 1)" = True ]
 sleep 3
 
 # (e) node3 (the secondary) dies: outputs held until corosync confirms
 kc_kill_node 3
-t0=$(now_ms)
+t0=$(kd_now_ms)
 u0=$(kt_status_field "$KT_DIR/udp.status" highest)
 early="" t_gone="" t_out=""
-while [ $(( $(now_ms) - t0 )) -lt 30000 ]; do
-    member=$(node_member 2 3)
+while [ $(( $(kd_now_ms) - t0 )) -lt 30000 ]; do
+    # output first, then membership: an output seen while node3 is
+    # still a member afterwards was certainly released too early
     u=$(kt_status_field "$KT_DIR/udp.status" highest)
+    member=$(kd_member 2 3)
     if [ "$member" = True ] && [ "${u:-0}" -gt "${u0:-0}" ]; then
-        early="udp $u0->$u at $(( $(now_ms) - t0 )) ms"
+        early="udp $u0->$u at $(( $(kd_now_ms) - t0 )) ms"
     fi
-    [ "$member" = False ] && [ -z "$t_gone" ] && t_gone=$(( $(now_ms) - t0 ))
+    [ "$member" = False ] && [ -z "$t_gone" ] && t_gone=$(( $(kd_now_ms) - t0 ))
     if [ -n "$t_gone" ] && [ "${u:-0}" -gt "${u0:-0}" ]; then
-        t_out=$(( $(now_ms) - t0 ))
+        t_out=$(( $(kd_now_ms) - t0 ))
         break
     fi
     sleep 0.05
@@ -245,12 +189,12 @@ else
     kt_fail "node3 killed: early=${early:-no} gone=${t_gone:-never}" \
         "released=${t_out:-never}: $(km 2 status)"
 fi
-if wait_field 2 state PROTECTED 240 && [ "$(vm_field 2 peer)" = node1 ]; then
+if kd_wait_field 2 state PROTECTED 240 && [ "$(kd_vm_field 2 peer)" = node1 ]; then
     kt_pass "node2 protected vm1 again, now with node1"
 else
     kt_fail "no re-protection with node1: $(km 2 status)"
 fi
-kt_check "node1 holds the standby copy" wait_field 1 state STANDBY 30
+kt_check "node1 holds the standby copy" kd_wait_field 1 state STANDBY 30
 sleep 2
 
 # (c) node2 cut off: nobody has quorum (node3 is dead)
@@ -258,8 +202,8 @@ kc_cut_link 2
 sleep 1
 n=0 bad=""
 while [ $n -lt 80 ]; do
-    r1=$(vm_field 1 role)
-    s1=$(vm_field 1 state)
+    r1=$(kd_vm_field 1 role)
+    s1=$(kd_vm_field 1 state)
     [ "$r1" = secondary ] || bad="node1's copy became $r1 $s1"
     case "$s1" in FAILING_OVER|UNPROTECTED) bad="node1 went $s1" ;; esac
     sleep 0.1
@@ -268,7 +212,7 @@ done
 q1=$(km 1 --json status | python3 -c '
 import json, sys; print(json.load(sys.stdin)["cluster"]["quorate"])')
 kt_check "node1 without quorum (quorate=$q1)" [ "$q1" = False ]
-kt_check "node1 without quorum never failed over (${bad:-stayed $(vm_field 1 state)})" \
+kt_check "node1 without quorum never failed over (${bad:-stayed $(kd_vm_field 1 state)})" \
     [ -z "$bad" ]
 # node2's outputs cannot reach the world now anyway; what counts is that
 # its engine still holds them, unreleased

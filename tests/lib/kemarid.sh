@@ -1,0 +1,139 @@
+# kemarid.sh - kemarid, kemari(1) and a guest on the simulated nodes of
+# cluster.sh.  Source it after testlib.sh and cluster.sh.
+# shellcheck shell=sh
+#
+# kd_start I            kemarid on node I: config $KT_DIR/nI/kemari.conf
+#                       (node name nodeI, socket $KT_DIR/nI/kemarid.sock,
+#                       run dir $KT_DIR/nI/run, standalone, automatic
+#                       re-protection), log $KT_DIR/nI/kemarid.log
+# km I ARGS...          kemari(1) against node I's kemarid
+# kd_vm_field I FIELD   vm1's FIELD in node I's `kemari status --json`
+# kd_wait_field I FIELD VALUE SECS
+# kd_member I J         True/False: node I's kemarid sees node J as member
+# kd_wait_eligible I N SECS  until node I sees N eligible peers
+# kd_guest_start I APPEND    the test guest as vm1 on node I, the way the
+#                       direct backend finds it (tap kt0 on vmbr0 of every
+#                       node, the shared disk of kt_disk); waits for it
+# kd_now_ms             wall clock in milliseconds
+
+KEMARID=${top_builddir:-.}/daemon/kemarid
+KEMARI=${top_builddir:-.}/daemon/kemari
+KD_KVMCHECK=${top_builddir:-.}/tools/kvm-check/kemari-kvm-check
+
+kd_now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# kd_taps: the guest's tap kt0 on every node's vmbr0.
+kd_taps() {
+    for _kd_i in $(seq 1 "$KC_N"); do
+        ip -n "$(kc_ns "$_kd_i")" tuntap add dev kt0 mode tap &&
+            ip -n "$(kc_ns "$_kd_i")" link set kt0 master vmbr0 up ||
+            return 1
+    done
+}
+
+kd_start() {
+    _kd_d=$KT_DIR/n$1
+    mkdir -p "$_kd_d/run"
+    cat > "$_kd_d/kemari.conf" <<CONF
+[daemon]
+node-name = node$1
+control-socket = $_kd_d/kemarid.sock
+log-level = ${KD_LOG_LEVEL:-debug}
+failover-policy = standalone
+reprotect = automatic
+kvm-check = $KD_KVMCHECK
+migration-address = $(kc_addr "$1")
+migration-port-min = 4500
+migration-port-max = 4509
+
+[qemu]
+binary = $KEMARI_QEMU
+run-dir = $_kd_d/run
+
+[checkpoint]
+mode = event
+min-interval-ms = 0
+max-interval-ms = 100
+ack-timeout-ms = 2000
+CONF
+    rm -f "$_kd_d/kemarid.sock"
+    ip netns exec "$(kc_ns "$1")" "$KEMARID" -f -c "$_kd_d/kemari.conf" \
+        >> "$_kd_d/kemarid.log" 2>&1 &
+    kt_track_pid $!
+    _kd_n=0
+    while [ ! -S "$_kd_d/kemarid.sock" ] && [ $_kd_n -lt 100 ]; do
+        sleep 0.1
+        _kd_n=$((_kd_n + 1))
+    done
+    [ -S "$_kd_d/kemarid.sock" ]
+}
+
+km() {
+    _kd_i=$1
+    shift
+    "$KEMARI" --socket "$KT_DIR/n$_kd_i/kemarid.sock" "$@"
+}
+
+kd_vm_field() {
+    km "$1" --json status vm1 2>/dev/null | python3 -c '
+import json, sys
+v = json.load(sys.stdin)["vms"][0].get(sys.argv[1])
+print("null" if v is None else v)' "$2" 2>/dev/null
+}
+
+kd_wait_field() {
+    _kd_t=$(( $4 * 10 ))
+    while [ "$_kd_t" -gt 0 ]; do
+        [ "$(kd_vm_field "$1" "$2")" = "$3" ] && return 0
+        sleep 0.1
+        _kd_t=$((_kd_t - 1))
+    done
+    return 1
+}
+
+kd_member() {
+    km "$1" --json nodes 2>/dev/null | python3 -c '
+import json, sys
+print(any(n["id"] == int(sys.argv[1]) and n["member"]
+          for n in json.load(sys.stdin)["nodes"]))' "$2" 2>/dev/null
+}
+
+kd_wait_eligible() {
+    _kd_t=$(( $3 * 5 ))
+    while [ "$_kd_t" -gt 0 ]; do
+        [ "$(km "$1" --json nodes 2>/dev/null | python3 -c '
+import json, sys
+print(sum(1 for n in json.load(sys.stdin)["nodes"] if n["eligible"]))')" \
+            = "$2" ] && return 0
+        sleep 0.2
+        _kd_t=$((_kd_t - 1))
+    done
+    return 1
+}
+
+kd_guest_start() {
+    _kd_run=$KT_DIR/n$1/run
+    # shellcheck disable=SC2086  # $KT_DISK is a list of arguments
+    ip netns exec "$(kc_ns "$1")" "$KEMARI_QEMU" -accel tcg -m 256 -smp 1 \
+        -nodefaults -display none -no-reboot -name vm1 \
+        -kernel "$KEMARI_GUEST_DIR/vmlinuz" \
+        -initrd "$KEMARI_GUEST_DIR/initrd.gz" \
+        -append "console=ttyS0 panic=1 quiet \
+kemari.peer_mac=02:00:00:00:00:01 $2" \
+        -serial "file:$_kd_run/vm1.console" \
+        -qmp "unix:$_kd_run/vm1.qmp,server=on,wait=off" \
+        -netdev tap,id=net0,ifname=kt0,script=no,downscript=no \
+        -device virtio-net-pci,netdev=net0,mac=52:54:00:4b:4d:01,romfile= \
+        $KT_DISK > "$KT_DIR/n$1/qemu.stderr" 2>&1 &
+    KT_QEMU_PID=$!
+    kt_track_pid $KT_QEMU_PID
+    _kd_n=0
+    until grep -q KEMARI-GUEST-READY "$_kd_run/vm1.console" 2>/dev/null; do
+        _kd_n=$((_kd_n + 1))
+        kill -0 "$KT_QEMU_PID" 2>/dev/null && [ $_kd_n -lt 1800 ] || {
+            kt_log "guest did not boot: $(cat "$KT_DIR/n$1/qemu.stderr")"
+            return 1
+        }
+        sleep 0.1
+    done
+}
