@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 [ "$(id -u)" = 0 ] || { echo "check.sh: run as root" >&2; exit 1; }
 
 rc=0
-phase "install packages" scripts/deps.sh build qemu guest || rc=$?
+phase "install packages" scripts/deps.sh build qemu guest cluster || rc=$?
 [ $rc = 0 ] && { phase "build (incl. Kemari QEMU)" configure_and_make ||
                  rc=$?; }
 [ $rc = 0 ] && { phase "make check" make -C "$KEMARI_BUILD" check ||

@@ -19,6 +19,7 @@
 #include <gio/gio.h>
 #include <glib-unix.h>
 
+#include "backend.h"
 #include "jsonstrict.h"
 #include "kemarid.h"
 #include "log.h"
@@ -424,7 +425,9 @@ on_hup(gpointer data)
 static gboolean
 on_scan(gpointer data)
 {
-    kd_vm_scan(data);
+    struct kd *kd = data;
+
+    kd->backend->scan(kd);
     return G_SOURCE_CONTINUE;
 }
 
@@ -511,6 +514,7 @@ main(int argc, char **argv)
                 "this version; use backend = direct\n", kd.config_path);
         return 2;
     }
+    kd.backend = &kd_backend_direct;
     if (!vmfsm_table_check(&err)) {
         fatalx("state table: %s", err->message);
     }
@@ -539,7 +543,7 @@ main(int argc, char **argv)
     run_kvm_check(&kd);
     kd.mb = membership_new(&mcb, &kd, NULL);
     membership_start(kd.mb);
-    kd_vm_scan(&kd);
+    kd.backend->scan(&kd);
     kd.scan_timer = g_timeout_add(KD_POLL_MS, on_scan, &kd);
     g_unix_signal_add(SIGTERM, on_quit_signal, &kd);
     g_unix_signal_add(SIGINT, on_quit_signal, &kd);

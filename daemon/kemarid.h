@@ -47,9 +47,11 @@ struct kd_node {
 
 struct kd_vm;
 struct ctlserver;
+struct kd_backend;
 
 struct kd {
     struct conf *conf;
+    const struct kd_backend *backend;
     char *config_path;
     char *node_name;            /* conf node-name or the host name */
     char *migration_address;    /* resolved at start */
@@ -94,7 +96,8 @@ struct kd_vm {
     char *last_error;           /* may be NULL */
     uint64_t max_epoch_seen;    /* highest pairing epoch seen for the VM */
     bool uses_kvm;              /* our QEMU runs with KVM acceleration */
-    /* QEMU (direct backend) */
+    /* QEMU (the direct backend's; other backends keep their own in be) */
+    void *be;
     char *qmp_path;
     struct qmpc *qmp;
     pid_t pid;                  /* QEMU's pid, 0 if unknown */
@@ -110,6 +113,9 @@ struct kd_vm {
     double ckpt_rate;           /* checkpoints per second */
     bool continue_wanted;       /* continue-unprotected as soon as the
                                  * engine says secondary-lost */
+    bool protect_deferred;      /* start protection once the engine's
+                                 * previous session has ended */
+    unsigned protect_retries;   /* migrate refused during its cleanup */
     guint poll_timer;
     /* pairing */
     guint pair_timer;
@@ -154,9 +160,6 @@ bool kd_vm_failover(struct kd_vm *vm, GError **error);
 
 /* Re-protection may find a node now (HELLO or view changed). */
 void kd_vm_retry_reprotect(struct kd_vm *vm);
-
-/* Scans the run dir for QMP sockets of VMs not known yet. */
-void kd_vm_scan(struct kd *kd);
 
 /* The VM's status / stats object for the control protocol. */
 JsonNode *kd_vm_status_json(struct kd_vm *vm);

@@ -62,9 +62,10 @@ tests_unit_test_kemarid_jsonstrict_LDADD = $(KEMARID_LIBS) $(CMOCKA_LIBS)
 
 check_PROGRAMS += tests/unit/test-kemarid-conf
 UNIT_TESTS += tests/unit/test-kemarid-conf
-tests_unit_test_kemarid_conf_SOURCES = tests/unit/test-kemarid-conf.c
+tests_unit_test_kemarid_conf_SOURCES = tests/unit/test-kemarid-conf.c \
+	tests/unit/golden-file.c tests/unit/golden-file.h
 tests_unit_test_kemarid_conf_CPPFLAGS = $(KEMARID_CPPFLAGS) \
-	-DKEMARI_TOP_SRCDIR='"$(abs_top_srcdir)"'
+	-I$(top_srcdir)/tests/unit -DKEMARI_TOP_SRCDIR='"$(abs_top_srcdir)"'
 tests_unit_test_kemarid_conf_CFLAGS = $(KEMARID_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_kemarid_conf_LDADD = $(KEMARID_LIBS) $(CMOCKA_LIBS)
 
@@ -112,7 +113,7 @@ tests_fuzz_replay_qmp_line_LDADD = $(KEMARID_LIBS)
 # The daemon itself.
 sbin_PROGRAMS += daemon/kemarid
 daemon_kemarid_SOURCES = daemon/kemarid.c daemon/kemarid.h daemon/vm.c \
-	daemon/ctlserver.c
+	daemon/ctlserver.c daemon/backend.h daemon/backend-direct.c
 daemon_kemarid_CPPFLAGS = $(KEMARID_CPPFLAGS)
 daemon_kemarid_CFLAGS = $(KEMARID_CFLAGS)
 daemon_kemarid_LDADD = $(KEMARID_LIBS)

@@ -1,19 +1,8 @@
 /*
  * vm.c - one protected VM in kemarid: its state machine, the effects the
- * machine asks for, and the direct QEMU backend (QMP over a UNIX socket)
- *
- * The direct backend's contract (kemarid(8)):
- *   - a VM named NAME is managed when its QEMU listens for QMP on
- *     RUN_DIR/NAME.qmp; kemarid finds such sockets by scanning RUN_DIR;
- *   - the secondary's QEMU is started by kemarid with the primary's
- *     command line (read from /proc/PID/cmdline of the QEMU at the other
- *     end of the QMP socket), minus the options that belong to the
- *     primary's host (-qmp, -pidfile, -daemonize, -incoming, -monitor,
- *     -D, -S), plus its own -qmp socket, -incoming defer, and any -serial
- *     redirected to RUN_DIR/NAME.console;
- *   - QEMU events drive the machine: KEMARI_STATE_CHANGE (protected,
- *     secondary-lost, primary-lost, failed-over), SHUTDOWN, the end of
- *     the QMP connection and of the process.
+ * machine asks for, and what the engine says over QMP (commands and
+ * KEMARI_STATE_CHANGE events).  How QMP reaches QEMU, and how the
+ * secondary's QEMU is started, is the backend's (backend.h).
  */
 #include "config.h"
 
@@ -33,6 +22,7 @@
 
 #include <gio/gio.h>
 
+#include "backend.h"
 #include "ctlproto.h"
 #include "kemarid.h"
 #include "log.h"
@@ -89,19 +79,15 @@ kd_vm_ensure(struct kd *kd, const char *name)
     return vm;
 }
 
+/* Forgets the QEMU of the VM: its connection and what it said. */
 static void
-drop_qmp(struct kd_vm *vm)
+forget_qemu(struct kd_vm *vm)
 {
     if (vm->poll_timer) {
         g_source_remove(vm->poll_timer);
         vm->poll_timer = 0;
     }
-    if (vm->qmp) {
-        qmpc_close(vm->qmp);
-        qmpc_unref(vm->qmp);
-        vm->qmp = NULL;
-    }
-    vm->pid = vm->child;        /* 0 unless we started it */
+    vm->kd->backend->release(vm);
     vm->running_fed = false;
     vm->shutdown_seen = false;
     vm->continue_wanted = false;
@@ -115,7 +101,7 @@ kd_vm_free(struct kd_vm *vm)
     if (!vm) {
         return;
     }
-    drop_qmp(vm);
+    forget_qemu(vm);
     if (vm->pair_timer) {
         g_source_remove(vm->pair_timer);
     }
@@ -197,25 +183,22 @@ send_pair_request(struct kd_vm *vm, uint32_t node, uint64_t epoch)
 /* QEMU commands */
 
 struct cmd_ctx {
-    struct kd_vm *vm;
     const char *what;           /* static */
     void (*done)(struct kd_vm *vm, const GError *error);
 };
 
 static void
-cmd_reply(struct qmpc *q, const struct qmpc_msg *reply, const GError *error,
-          void *opaque)
+cmd_reply(struct kd_vm *vm, const struct qmpc_msg *reply,
+          const GError *error, void *opaque)
 {
     struct cmd_ctx *c = opaque;
 
-    (void)q;
     (void)reply;
-    /* the VM may be gone if qmpc_close() cancelled us from kd_vm_free() */
-    if (error && !g_error_matches(error, QMPC_ERROR, QMPC_ERROR_CANCELLED)) {
-        vm_log_warnx(c->vm->name, "%s: %s", c->what, error->message);
+    if (error) {
+        vm_log_warnx(vm->name, "%s: %s", c->what, error->message);
     }
-    if (c->done && !g_error_matches(error, QMPC_ERROR, QMPC_ERROR_CANCELLED)) {
-        c->done(c->vm, error);
+    if (c->done) {
+        c->done(vm, error);
     }
     g_free(c);
 }
@@ -229,13 +212,10 @@ qemu_cmd(struct kd_vm *vm, const char *command, JsonObject *args,
     g_autoptr(GError) err = NULL;
     struct cmd_ctx *c = g_new0(struct cmd_ctx, 1);
 
-    c->vm = vm;
     c->what = command;
     c->done = done;
-    if (!vm->qmp || !qmpc_command(vm->qmp, command, args, cmd_reply, c,
-                                  &err)) {
-        vm_log_warnx(vm->name, "%s: %s", command,
-                     err ? err->message : "QEMU is not connected");
+    if (!vm->kd->backend->command(vm, command, args, cmd_reply, c, &err)) {
+        vm_log_warnx(vm->name, "%s: %s", command, err->message);
         g_free(c);
         return false;
     }
@@ -275,9 +255,29 @@ feed_simple(struct kd_vm *vm, enum vmfsm_event ev, const char *reason)
 
 /* ---- primary: start protection ---- */
 
+static void start_protection(struct kd_vm *vm);
+
+static gboolean
+protection_retry(gpointer data)
+{
+    struct kd_vm *vm = data;
+
+    if (vm->fsm->state == VMFSM_SYNCING) {
+        start_protection(vm);
+    }
+    return G_SOURCE_REMOVE;
+}
+
 static void
 migrate_done(struct kd_vm *vm, const GError *error)
 {
+    if (error && strstr(error->message, "still being cleaned up") &&
+        vm->protect_retries < 50) {
+        /* the engine's previous session is finishing: a moment */
+        vm->protect_retries++;
+        g_timeout_add(100, protection_retry, vm);
+        return;
+    }
     if (error) {
         kd_vm_error(vm, "protection did not start: %s", error->message);
         feed_simple(vm, VMFSM_EV_STREAM_BROKEN, error->message);
@@ -330,11 +330,28 @@ caps_done_primary(struct kd_vm *vm, const GError *error)
     json_object_unref(args);
 }
 
+/* Whether the engine's previous protection session is still going. */
+static bool
+engine_busy(struct kd_vm *vm)
+{
+    return g_strcmp0(vm->engine_state, "syncing") == 0 ||
+           g_strcmp0(vm->engine_state, "protected") == 0 ||
+           g_strcmp0(vm->engine_state, "secondary-lost") == 0;
+}
+
 static void
 start_protection(struct kd_vm *vm)
 {
-    JsonObject *args = caps_args();
+    JsonObject *args;
 
+    if (engine_busy(vm)) {
+        vm_log_info(vm->name, "protection starts when the engine's previous "
+                    "session has ended (now: %s)", vm->engine_state);
+        vm->protect_deferred = true;
+        return;
+    }
+    vm->protect_deferred = false;
+    args = caps_args();
     vm->continue_wanted = false;
     if (!qemu_cmd(vm, "migrate-set-capabilities", args, caps_done_primary)) {
         /* from inside kd_vm_feed: report through an idle callback */
@@ -441,150 +458,11 @@ caps_done_secondary(struct kd_vm *vm, const GError *error)
     json_object_unref(args);
 }
 
-static void qmp_connect(struct kd_vm *vm);
 
-static void
-child_exited(GPid pid, gint status, gpointer data)
-{
-    struct kd_vm *vm = data;
-    struct vmfsm_event_data d = { .clean = vm->shutdown_seen };
-    g_autofree char *why = NULL;
 
-    vm->child_watch = 0;
-    g_spawn_close_pid(pid);
-    vm->child = 0;
-    if (vm->kill_timer) {
-        g_source_remove(vm->kill_timer);
-        vm->kill_timer = 0;
-    }
-    why = g_strdup_printf("QEMU exited (%s %d)",
-                          WIFSIGNALED(status) ? "signal" : "status",
-                          WIFSIGNALED(status) ? WTERMSIG(status)
-                                              : WEXITSTATUS(status));
-    vm_log_info(vm->name, "%s", why);
-    drop_qmp(vm);
-    d.reason = why;
-    kd_vm_feed(vm, VMFSM_EV_QEMU_EXITED, &d, NULL);
-}
 
-/* argv for the secondary: our binary, the primary's portable options,
- * our local ones. */
-static GPtrArray *
-secondary_argv(struct kd_vm *vm)
-{
-    const struct conf *c = vm->kd->conf;
-    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
-    gsize len = 0;
-    const char *p = g_bytes_get_data(vm->config, &len), *end = p + len;
-    unsigned serials = 0;
 
-    g_ptr_array_add(argv, g_strdup(c->qemu_binary));
-    while (p < end) {
-        const char *a = p;
 
-        p += strlen(a) + 1;
-        if ((!strcmp(a, "-serial") || !strcmp(a, "--serial")) && p < end) {
-            p += strlen(p) + 1;
-            g_ptr_array_add(argv, g_strdup("-serial"));
-            g_ptr_array_add(argv, g_strdup_printf(
-                                "file:%s/%s.console%s", c->run_dir, vm->name,
-                                serials ? "2" : ""));
-            serials++;
-            continue;
-        }
-        g_ptr_array_add(argv, g_strdup(a));
-    }
-    g_ptr_array_add(argv, g_strdup("-qmp"));
-    g_ptr_array_add(argv, g_strdup_printf("unix:%s,server=on,wait=off",
-                                          vm->qmp_path));
-    g_ptr_array_add(argv, g_strdup("-incoming"));
-    g_ptr_array_add(argv, g_strdup("defer"));
-    g_ptr_array_add(argv, NULL);
-    return argv;
-}
-
-static void
-child_setup(gpointer data)
-{
-    (void)data;
-    setsid();   /* a signal to kemarid's process group spares QEMU */
-}
-
-static bool
-start_incoming(struct kd_vm *vm, GError **error)
-{
-    g_autoptr(GPtrArray) argv = NULL;
-    g_autofree char *logpath = NULL, *cmd = NULL;
-    GPid pid;
-    int fd;
-    bool ok;
-
-    if (!vm->config) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    "no configuration from the primary");
-        return false;
-    }
-    vm->incoming_port = pick_port(vm->kd);
-    if (!vm->incoming_port) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
-                    "no free port in %u-%u on %s",
-                    vm->kd->conf->migration_port_min,
-                    vm->kd->conf->migration_port_max,
-                    vm->kd->migration_address);
-        return false;
-    }
-    argv = secondary_argv(vm);
-    cmd = g_strjoinv(" ", (char **)argv->pdata);
-    vm_log_info(vm->name, "starting the incoming QEMU: %s", cmd);
-    unlink(vm->qmp_path);
-    logpath = g_strdup_printf("%s/%s.log", vm->kd->conf->run_dir, vm->name);
-    fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    "%s: %s", logpath, g_strerror(errno));
-        return false;
-    }
-    ok = g_spawn_async_with_fds(NULL, (char **)argv->pdata, NULL,
-                                G_SPAWN_DO_NOT_REAP_CHILD |
-                                G_SPAWN_STDIN_FROM_DEV_NULL,
-                                child_setup, NULL, &pid, -1, fd, fd, error);
-    close(fd);
-    if (!ok) {
-        return false;
-    }
-    vm->child = pid;
-    vm->pid = pid;
-    vm->child_watch = g_child_watch_add(pid, child_exited, vm);
-    qmp_connect(vm);
-    return true;
-}
-
-static gboolean
-kill_timeout(gpointer data)
-{
-    struct kd_vm *vm = data;
-
-    vm->kill_timer = 0;
-    if (vm->pid > 0) {
-        vm_log_warnx(vm->name, "QEMU (pid %d) did not quit: SIGKILL",
-                     (int)vm->pid);
-        kill(vm->pid, SIGKILL);
-    }
-    return G_SOURCE_REMOVE;
-}
-
-static void
-quit_qemu(struct kd_vm *vm)
-{
-    pid_t pid = vm->pid;
-
-    if (!qemu_cmd(vm, "quit", NULL, NULL) && pid > 0) {
-        kill(pid, SIGTERM);
-    }
-    if (pid > 0 && !vm->kill_timer) {
-        vm->kill_timer = g_timeout_add(KD_QUIT_GRACE_MS, kill_timeout, vm);
-    }
-}
 
 /* ------------------------------------------------------------------ */
 /* Effects */
@@ -684,13 +562,21 @@ run_effect(struct kd_vm *vm, const struct vmfsm_effect *e)
         }
         break;
     case VMFSM_FX_QEMU_START_INCOMING:
-        if (!start_incoming(vm, &err)) {
+        vm->incoming_port = pick_port(vm->kd);
+        if (!vm->incoming_port) {
+            kd_vm_error(vm, "cannot start the incoming QEMU: no free port "
+                        "in %u-%u on %s", vm->kd->conf->migration_port_min,
+                        vm->kd->conf->migration_port_max,
+                        vm->kd->migration_address);
+            g_idle_add(incoming_failed_idle, vm);
+        } else if (!vm->kd->backend->start_incoming(vm, &err)) {
             kd_vm_error(vm, "cannot start the incoming QEMU: %s",
                         err->message);
             g_idle_add(incoming_failed_idle, vm);
         }
         break;
     case VMFSM_FX_QEMU_START_PROTECTION:
+        vm->protect_retries = 0;
         start_protection(vm);
         break;
     case VMFSM_FX_QEMU_STOP_PROTECTION:
@@ -706,7 +592,7 @@ run_effect(struct kd_vm *vm, const struct vmfsm_effect *e)
         }
         break;
     case VMFSM_FX_QEMU_QUIT:
-        quit_qemu(vm);
+        vm->kd->backend->quit(vm);
         break;
     case VMFSM_FX_REPROTECT:
         g_idle_add(reprotect_idle, vm);
@@ -776,24 +662,23 @@ engine_change(struct kd_vm *vm, const char *role, const char *state,
     } else if (!strcmp(state, "failed-over")) {
         feed_simple(vm, VMFSM_EV_FAILOVER_DONE, NULL);
     }
+    if (vm->protect_deferred && !engine_busy(vm) &&
+        vm->fsm->state == VMFSM_SYNCING) {
+        start_protection(vm);
+    }
 }
 
-static void
-on_event(struct qmpc *q, const struct qmpc_msg *ev, void *opaque)
+void
+kd_vm_qemu_event(struct kd_vm *vm, const char *event, JsonObject *data)
 {
-    struct kd_vm *vm = opaque;
-    JsonObject *data = JSON_NODE_HOLDS_OBJECT(ev->value)
-                       ? json_node_get_object(ev->value) : NULL;
-
-    (void)q;
-    if (!strcmp(ev->event, "KEMARI_STATE_CHANGE")) {
+    if (!strcmp(event, "KEMARI_STATE_CHANGE")) {
         const char *role = str_member(data, "role");
         const char *state = str_member(data, "state");
 
         if (role && state) {
             engine_change(vm, role, state, str_member(data, "reason"));
         }
-    } else if (!strcmp(ev->event, "SHUTDOWN")) {
+    } else if (!strcmp(event, "SHUTDOWN")) {
         if (data && json_object_get_boolean_member_with_default(data, "guest",
                                                                 FALSE)) {
             vm->shutdown_seen = true;
@@ -801,8 +686,18 @@ on_event(struct qmpc *q, const struct qmpc_msg *ev, void *opaque)
     }
 }
 
+void
+kd_vm_qemu_exited(struct kd_vm *vm, const char *why)
+{
+    struct vmfsm_event_data d = { .clean = vm->shutdown_seen,
+                                  .reason = why };
+
+    forget_qemu(vm);
+    kd_vm_feed(vm, VMFSM_EV_QEMU_EXITED, &d, NULL);
+}
+
 static void
-kemari_reply(struct qmpc *q, const struct qmpc_msg *reply,
+kemari_reply(struct kd_vm *q, const struct qmpc_msg *reply,
              const GError *error, void *opaque)
 {
     struct kd_vm *vm = opaque;
@@ -837,10 +732,11 @@ poll_engine(gpointer data)
 {
     struct kd_vm *vm = data;
 
-    if (vm->qmp && qmpc_is_ready(vm->qmp)) {
+    if (vm->kd->backend->ready(vm)) {
         g_autoptr(GError) err = NULL;
 
-        qmpc_command(vm->qmp, "query-kemari", NULL, kemari_reply, vm, &err);
+        vm->kd->backend->command(vm, "query-kemari", NULL, kemari_reply, vm,
+                                 &err);
     }
     return G_SOURCE_CONTINUE;
 }
@@ -852,7 +748,7 @@ struct adopt_ctx {
 };
 
 static void
-uuid_reply(struct qmpc *q, const struct qmpc_msg *reply, const GError *error,
+uuid_reply(struct kd_vm *q, const struct qmpc_msg *reply, const GError *error,
            void *opaque)
 {
     struct kd_vm *vm = opaque;
@@ -901,7 +797,7 @@ uuid_reply(struct qmpc *q, const struct qmpc_msg *reply, const GError *error,
 }
 
 static void
-kvm_reply(struct qmpc *q, const struct qmpc_msg *reply, const GError *error,
+kvm_reply(struct kd_vm *q, const struct qmpc_msg *reply, const GError *error,
           void *opaque)
 {
     struct kd_vm *vm = opaque;
@@ -914,7 +810,7 @@ kvm_reply(struct qmpc *q, const struct qmpc_msg *reply, const GError *error,
 }
 
 static void
-adopt_reply(struct qmpc *q, const struct qmpc_msg *reply, const GError *error,
+adopt_reply(struct kd_vm *q, const struct qmpc_msg *reply, const GError *error,
             void *opaque)
 {
     struct kd_vm *vm = opaque;
@@ -947,19 +843,15 @@ adopt_reply(struct qmpc *q, const struct qmpc_msg *reply, const GError *error,
     }
 }
 
-static void
-on_connected(struct qmpc *q, JsonNode *greeting, void *opaque)
+void
+kd_vm_qemu_connected(struct kd_vm *vm)
 {
-    struct kd_vm *vm = opaque;
+    const struct kd_backend *be = vm->kd->backend;
     g_autoptr(GError) err = NULL;
 
-    (void)greeting;
-    if (!vm->child) {
-        vm->pid = qmpc_peer_pid(q);
-    }
-    qmpc_command(q, "query-uuid", NULL, uuid_reply, vm, NULL);
-    qmpc_command(q, "query-kvm", NULL, kvm_reply, vm, NULL);
-    if (vm->fsm->state == VMFSM_INCOMING && vm->child) {
+    be->command(vm, "query-uuid", NULL, uuid_reply, vm, NULL);
+    be->command(vm, "query-kvm", NULL, kvm_reply, vm, NULL);
+    if (vm->fsm->state == VMFSM_INCOMING) {
         JsonObject *args = caps_args();
 
         if (!qemu_cmd(vm, "migrate-set-capabilities", args,
@@ -968,8 +860,8 @@ on_connected(struct qmpc *q, JsonNode *greeting, void *opaque)
                         "QEMU is not connected");
         }
         json_object_unref(args);
-    } else if (!qmpc_command(q, "query-kemari", NULL, adopt_reply, vm,
-                             &err)) {
+    } else if (!be->command(vm, "query-kemari", NULL, adopt_reply, vm,
+                            &err)) {
         vm_log_warnx(vm->name, "query-kemari: %s", err->message);
     }
     if (!vm->poll_timer) {
@@ -977,198 +869,16 @@ on_connected(struct qmpc *q, JsonNode *greeting, void *opaque)
     }
 }
 
-static bool
-pid_alive(pid_t pid)
-{
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
 
-static gboolean
-check_gone(gpointer data)
-{
-    struct kd_vm *vm = data;
-    struct vmfsm_event_data d = { .clean = vm->shutdown_seen,
-                                  .reason = "QEMU exited" };
 
-    if (vm->child || !vm->qmp || qmpc_is_ready(vm->qmp)) {
-        return G_SOURCE_REMOVE;     /* ours (child watch), or back */
-    }
-    if (pid_alive(vm->pid)) {
-        return G_SOURCE_CONTINUE;   /* still exiting, or QMP restarts */
-    }
-    vm_log_info(vm->name, "QEMU (pid %d) is gone", (int)vm->pid);
-    drop_qmp(vm);
-    kd_vm_feed(vm, VMFSM_EV_QEMU_EXITED, &d, NULL);
-    return G_SOURCE_REMOVE;
-}
 
-static void
-on_disconnected(struct qmpc *q, const GError *why, void *opaque)
-{
-    struct kd_vm *vm = opaque;
 
-    (void)q;
-    vm_log_info(vm->name, "QMP connection lost: %s", why->message);
-    if (!vm->child) {
-        g_timeout_add(200, check_gone, vm);
-    }
-}
 
-static void
-qmp_connect(struct kd_vm *vm)
-{
-    static const struct qmpc_callbacks cb = {
-        .connected = on_connected,
-        .disconnected = on_disconnected,
-        .event = on_event,
-    };
-    struct qmpc_params params = { .backoff_initial_ms = 50,
-                                  .backoff_max_ms = 1000 };
-    g_autoptr(GError) err = NULL;
-
-    drop_qmp(vm);
-    vm->qmp = qmpc_new(vm->qmp_path, vm->name, &cb, vm, &params, &err);
-    if (!vm->qmp) {
-        kd_vm_error(vm, "%s", err->message);
-        return;
-    }
-    qmpc_start(vm->qmp);
-}
-
-/* Whether a UNIX socket accepts connections now (connect returns at once
- * for UNIX sockets). */
-static bool
-socket_listening(const char *path)
-{
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd, rc;
-
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        return false;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        return false;
-    }
-    rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-    close(fd);
-    return rc == 0 || errno == EAGAIN;
-}
-
-void
-kd_vm_scan(struct kd *kd)
-{
-    g_autoptr(GDir) dir = g_dir_open(kd->conf->run_dir, 0, NULL);
-    const char *ent;
-
-    if (!dir) {
-        return;
-    }
-    while ((ent = g_dir_read_name(dir))) {
-        g_autofree char *name = NULL, *path = NULL;
-        struct kd_vm *vm;
-        struct stat st;
-
-        if (!g_str_has_suffix(ent, ".qmp")) {
-            continue;
-        }
-        name = g_strndup(ent, strlen(ent) - 4);
-        if (!pairproto_name_valid(name)) {
-            continue;
-        }
-        vm = kd_vm_get(kd, name);
-        if (vm && (vm->qmp || vm->child)) {
-            continue;
-        }
-        path = g_strdup_printf("%s/%s", kd->conf->run_dir, ent);
-        if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) ||
-            !socket_listening(path)) {
-            continue;
-        }
-        vm = kd_vm_ensure(kd, name);
-        if (vm->fsm->state != VMFSM_STOPPED) {
-            continue;
-        }
-        vm_log_info(name, "found QMP socket %s", path);
-        qmp_connect(vm);
-    }
-}
 
 /* ------------------------------------------------------------------ */
 /* The primary's configuration for its secondary */
 
-static bool
-arg_is(const char *a, const char *opt)
-{
-    return !strcmp(a, opt) || (a[0] == '-' && !strcmp(a + 1, opt));
-}
 
-/* Reads the QEMU command line and keeps what the secondary needs. */
-static bool
-load_config(struct kd_vm *vm, GError **error)
-{
-    static const char *const drop_arg[] = {
-        "-qmp", "-pidfile", "-incoming", "-monitor", "-D", "-chroot",
-        "-runas", NULL,
-    };
-    static const char *const drop_flag[] = { "-daemonize", "-S", NULL };
-    g_autofree char *path = NULL, *data = NULL;
-    GByteArray *out;
-    gsize len = 0, off;
-    bool first = true;
-    unsigned i;
-
-    if (vm->pid <= 0) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                    "the QEMU process of %s is not known", vm->name);
-        return false;
-    }
-    path = g_strdup_printf("/proc/%d/cmdline", (int)vm->pid);
-    if (!g_file_get_contents(path, &data, &len, error)) {
-        return false;
-    }
-    out = g_byte_array_new();
-    for (off = 0; off < len;) {
-        const char *a = data + off;
-        size_t n = strnlen(a, len - off);
-        bool skip = false, skip_next = false;
-
-        off += n + 1;
-        if (first) {            /* argv[0]: the secondary uses its own */
-            first = false;
-            continue;
-        }
-        for (i = 0; drop_arg[i]; i++) {
-            if (arg_is(a, drop_arg[i])) {
-                skip = skip_next = true;
-            }
-        }
-        for (i = 0; drop_flag[i]; i++) {
-            if (arg_is(a, drop_flag[i])) {
-                skip = true;
-            }
-        }
-        if (skip_next && off < len) {
-            off += strnlen(data + off, len - off) + 1;
-        }
-        if (!skip && n > 0) {
-            g_byte_array_append(out, (const guint8 *)a, (guint)n + 1);
-        }
-    }
-    if (out->len == 0 || out->len > PAIRPROTO_CONFIG_MAX) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                    "the QEMU command line of %s is %s", vm->name,
-                    out->len ? "too long for the pair protocol" : "empty");
-        g_byte_array_unref(out);
-        return false;
-    }
-    if (vm->config) {
-        g_bytes_unref(vm->config);
-    }
-    vm->config = g_byte_array_free_to_bytes(out);
-    return true;
-}
 
 /* Whether the argv in CONFIG asks for KVM acceleration. */
 static bool
@@ -1249,7 +959,7 @@ kd_vm_start(struct kd_vm *vm, uint32_t peer, GError **error)
                           kd_node_label(vm->kd, peer, label, sizeof(label)),
                           not_eligible);
         }
-        if (!load_config(vm, &err)) {
+        if (!vm->kd->backend->load_config(vm, &err)) {
             return refuse(error, CTLPROTO_ERROR_INTERNAL, "%s", err->message);
         }
     }
@@ -1312,7 +1022,7 @@ kd_vm_retry_reprotect(struct kd_vm *vm)
         vm_log_debug(vm->name, "re-protection: no eligible node yet");
         return;
     }
-    if (!load_config(vm, &err)) {
+    if (!vm->kd->backend->load_config(vm, &err)) {
         kd_vm_error(vm, "re-protection impossible: %s", err->message);
         vm->reprotect_pending = false;
         return;

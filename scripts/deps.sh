@@ -20,7 +20,8 @@ set -eu
 # shellcheck disable=SC2034
 pkgs_build="autoconf automake libtool pkg-config make gcc libc6-dev
     libglib2.0-dev libjson-glib-dev libcmocka-dev libxml2-dev clang
-    libclang-rt-14-dev shellcheck libcpg-dev libquorum-dev corosync"
+    libclang-rt-14-dev shellcheck libcpg-dev libquorum-dev corosync
+    libxml2-utils libvirt-clients"
 # shellcheck disable=SC2034
 pkgs_qemu="dpkg-dev meson ninja-build python3 python3-venv libglib2.0-dev
     libpixman-1-dev libfdt-dev libslirp-dev zlib1g-dev flex bison ccache patch

@@ -43,7 +43,7 @@ PROBE
     > "$run/probe.log" 2>&1 ||
     skip "$cc cannot link -fsanitize=fuzzer (install libclang-rt-14-dev)"
 
-pkgs="glib-2.0 gio-2.0 gio-unix-2.0 json-glib-1.0"
+pkgs="glib-2.0 gio-2.0 gio-unix-2.0 json-glib-1.0 libxml-2.0"
 cflags=$(pkg-config --cflags "$pkgs") || skip "no $pkgs development files"
 libs=$(pkg-config --libs "$pkgs")
 
@@ -55,10 +55,12 @@ harness_sources() {
         daemon/jsonstrict.c daemon/pairproto.c" ;;
     qmp-line) echo "tests/fuzz/fuzz-qmp-line.c daemon/qmpc.c \
         daemon/jsonstrict.c common/log.c" ;;
+    kemarixml) echo "tests/fuzz/fuzz-kemarixml.c libvirt-driver/kemarixml.c \
+        daemon/pairproto.c" ;;
     esac
 }
 
-for name in pairproto ctlproto qmp-line; do
+for name in pairproto ctlproto qmp-line kemarixml; do
     srcs=""
     for f in $(harness_sources "$name"); do
         srcs="$srcs $top_srcdir/$f"
@@ -68,7 +70,8 @@ for name in pairproto ctlproto qmp-line; do
     if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
             -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
             -I"$top_builddir" -I"$top_srcdir/common" \
-            -I"$top_srcdir/daemon" -I"$top_srcdir/tests/fuzz" \
+            -I"$top_srcdir/daemon" -I"$top_srcdir/libvirt-driver" \
+            -I"$top_srcdir/tests/fuzz" \
             $cflags $srcs -o "$bin" $libs > "$run/$name-build.log" 2>&1; then
         fail "$name: build failed (see $run/$name-build.log)"
         continue

@@ -3,6 +3,8 @@
 # (network namespaces, each with its own real corosync, token 1000 ms)
 # protecting one real QEMU guest whose disk is shared:
 #
+#  -) while node1's corosync is stopped, vm1 is PEER_UNKNOWN there and
+#     cannot be protected; when corosync is back kemarid reconnects;
 #  a) `kemari start vm1 --peer node2` on node1 protects the running
 #     guest; node2 holds a standby copy;
 #  b) killing every process of node1 and cutting its link makes node2's
@@ -106,6 +108,21 @@ kemari.disk_gap_us=5000" || kt_die "guest did not boot"
 kd_wait_field 1 state UNPROTECTED 20 ||
     kt_die "node1's kemarid did not find vm1: $(km 1 status)"
 kt_pass "guest booted on node1; kemarid found it: $(kd_vm_field 1 state)"
+
+# corosync goes away under a running VM: nothing is guessed meanwhile
+kc_corosync_stop 1
+if kd_wait_field 1 state PEER_UNKNOWN 15; then
+    out=$(km 1 start vm1 --peer node2 2>&1)
+    rc=$?
+    kt_check "corosync gone: vm1 PEER_UNKNOWN, start refused (exit $rc: $out)" \
+        [ $rc = 6 ]
+else
+    kt_fail "corosync gone: vm1 is $(kd_vm_field 1 state), not PEER_UNKNOWN"
+fi
+kc_corosync_start 1 || kt_die "node1: corosync did not restart"
+kt_check "corosync back: kemarid reconnected, vm1 UNPROTECTED again" \
+    kd_wait_field 1 state UNPROTECTED 30
+kd_wait_eligible 1 2 30 || kt_die "node1 lost its peers: $(km 1 nodes)"
 
 # (a) protect it
 if out=$(km 1 start vm1 --peer node2 --timeout 240 2>&1); then

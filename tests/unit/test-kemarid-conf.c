@@ -21,60 +21,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
-
-/* ------------------------------------------------------------------ */
-/* Golden files */
-
-static const char *
-top_srcdir(void)
-{
-    const char *d = g_getenv("top_srcdir");
-
-    return d && *d ? d : KEMARI_TOP_SRCDIR;
-}
-
-static char *
-srcpath(const char *rel)
-{
-    return g_build_filename(top_srcdir(), rel, NULL);
-}
-
-/* Compares ACTUAL with golden file NAME, or rewrites it. */
-static void
-golden(const char *name, const char *actual)
-{
-    g_autofree char *rel = g_strconcat("tests/unit/golden/", name, NULL);
-    g_autofree char *path = srcpath(rel);
-    g_autofree char *expected = NULL;
-    g_autoptr(GError) err = NULL;
-    g_auto(GStrv) want = NULL;
-    g_auto(GStrv) got = NULL;
-    unsigned i;
-
-    if (g_strcmp0(g_getenv("KEMARI_REGENERATE"), "1") == 0) {
-        if (!g_file_set_contents(path, actual, -1, &err)) {
-            fail_msg("cannot write %s: %s", path, err->message);
-        }
-        print_message("regenerated %s\n", path);
-        return;
-    }
-    if (!g_file_get_contents(path, &expected, NULL, &err)) {
-        fail_msg("%s (run with KEMARI_REGENERATE=1 to create it)",
-                 err->message);
-    }
-    if (strcmp(expected, actual) == 0) {
-        return;
-    }
-    want = g_strsplit(expected, "\n", -1);
-    got = g_strsplit(actual, "\n", -1);
-    for (i = 0; want[i] && got[i]; i++) {
-        if (strcmp(want[i], got[i]) != 0) {
-            break;
-        }
-    }
-    fail_msg("%s differs at line %u:\n  expected: %s\n  actual:   %s", path,
-             i + 1, want[i] ? want[i] : "(end)", got[i] ? got[i] : "(end)");
-}
+#include "golden-file.h"
 
 /* ------------------------------------------------------------------ */
 
@@ -87,7 +34,7 @@ parse_str(const char *text, GError **err)
 static void
 test_example_golden(void **state)
 {
-    g_autofree char *path = srcpath("daemon/kemari.conf.example");
+    g_autofree char *path = golden_srcpath("daemon/kemari.conf.example");
     g_autoptr(GError) err = NULL;
     g_autoptr(conf) c = conf_load(path, &err);
     g_autoptr(conf) again = NULL;
@@ -157,7 +104,7 @@ test_defaults_golden(void **state)
 static void
 test_matches_gkeyfile(void **state)
 {
-    g_autofree char *path = srcpath("daemon/kemari.conf.example");
+    g_autofree char *path = golden_srcpath("daemon/kemari.conf.example");
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) err = NULL;
     g_autoptr(conf) c = conf_load(path, &err);
