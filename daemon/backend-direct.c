@@ -446,6 +446,7 @@ direct_load_config(struct kd_vm *vm, GError **error)
 
 const struct kd_backend kd_backend_direct = {
     .name = "direct",
+    .config_kind = PAIRPROTO_CONFIG_ARGV,
     .scan = direct_scan,
     .ready = direct_ready,
     .command = direct_command,

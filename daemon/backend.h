@@ -16,6 +16,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "pairproto.h"
 #include "qmpc.h"
 
 struct kd;
@@ -31,6 +32,9 @@ typedef void (*kd_reply_fn)(struct kd_vm *vm, const struct qmpc_msg *reply,
 
 struct kd_backend {
     const char *name;
+    /* What load_config() produces and start_incoming() takes: the
+     * CONFIG_KIND of PAIR_REQUEST (peers must use the same backend). */
+    enum pairproto_config_kind config_kind;
     /* Looks for VMs running here that kemarid does not know yet. */
     void (*scan)(struct kd *kd);
     /* Whether QMP commands can be sent to the VM's QEMU now. */
@@ -39,7 +43,8 @@ struct kd_backend {
      * when not ready (CB is then never called). */
     bool (*command)(struct kd_vm *vm, const char *command, JsonObject *args,
                     kd_reply_fn cb, void *opaque, GError **error);
-    /* Fills vm->config (argv of the running QEMU, for the secondary). */
+    /* Fills vm->config: what the secondary needs to start the same VM
+     * (QEMU's argv, or the libvirt domain XML). */
     bool (*load_config)(struct kd_vm *vm, GError **error);
     /* Starts the secondary's QEMU from vm->config, waiting for an
      * incoming migration; kd_vm_qemu_connected() follows when QMP is
@@ -53,6 +58,7 @@ struct kd_backend {
 };
 
 extern const struct kd_backend kd_backend_direct;
+extern const struct kd_backend kd_backend_libvirt;
 
 /* ---- reports from a backend (vm.c) ---- */
 

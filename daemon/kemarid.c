@@ -509,12 +509,8 @@ main(int argc, char **argv)
         return 0;
     }
     log_set_verbosity(kd.conf->log_level);
-    if (kd.conf->backend != CONF_BACKEND_DIRECT) {
-        fprintf(stderr, "kemarid: %s: backend = libvirt is not available in "
-                "this version; use backend = direct\n", kd.config_path);
-        return 2;
-    }
-    kd.backend = &kd_backend_direct;
+    kd.backend = kd.conf->backend == CONF_BACKEND_LIBVIRT
+                 ? &kd_backend_libvirt : &kd_backend_direct;
     if (!vmfsm_table_check(&err)) {
         fatalx("state table: %s", err->message);
     }

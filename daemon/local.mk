@@ -113,10 +113,11 @@ tests_fuzz_replay_qmp_line_LDADD = $(KEMARID_LIBS)
 # The daemon itself.
 sbin_PROGRAMS += daemon/kemarid
 daemon_kemarid_SOURCES = daemon/kemarid.c daemon/kemarid.h daemon/vm.c \
-	daemon/ctlserver.c daemon/backend.h daemon/backend-direct.c
-daemon_kemarid_CPPFLAGS = $(KEMARID_CPPFLAGS)
-daemon_kemarid_CFLAGS = $(KEMARID_CFLAGS)
-daemon_kemarid_LDADD = $(KEMARID_LIBS)
+	daemon/ctlserver.c daemon/backend.h daemon/backend-direct.c \
+	daemon/backend-libvirt.c
+daemon_kemarid_CPPFLAGS = $(KEMARID_CPPFLAGS) -I$(top_srcdir)/libvirt-driver
+daemon_kemarid_CFLAGS = $(KEMARID_CFLAGS) $(LIBVIRT_CFLAGS)
+daemon_kemarid_LDADD = $(KEMARID_LIBS) $(LIBVIRT_LIBS)
 
 # Its systemd unit (Type=notify, after corosync, before Pacemaker).
 systemdsystemunit_DATA = daemon/kemarid.service

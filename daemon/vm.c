@@ -170,7 +170,7 @@ send_pair_request(struct kd_vm *vm, uint32_t node, uint64_t epoch)
     struct pairproto_msg m = {
         .type = PAIRPROTO_PAIR_REQUEST, .target = node, .epoch = epoch,
         .node_id = vm->kd->view.local_node,
-        .config_kind = PAIRPROTO_CONFIG_ARGV,
+        .config_kind = vm->kd->backend->config_kind,
     };
 
     g_strlcpy(m.vm, vm->name, sizeof(m.vm));
@@ -880,14 +880,20 @@ kd_vm_qemu_connected(struct kd_vm *vm)
 
 
 
-/* Whether the argv in CONFIG asks for KVM acceleration. */
+/* Whether CONFIG (argv or domain XML) asks for KVM acceleration. */
 static bool
-config_uses_kvm(GBytes *config)
+config_uses_kvm(enum pairproto_config_kind kind, GBytes *config)
 {
     gsize len = 0;
     const char *p = g_bytes_get_data(config, &len), *end = p + len;
     bool accel_next = false;
 
+    if (kind == PAIRPROTO_CONFIG_LIBVIRT_XML) {
+        /* <domain type='kvm'>: the first attribute libvirt writes */
+        g_autofree char *head = g_strndup(p, MIN(len, 256));
+
+        return strstr(head, "type='kvm'") || strstr(head, "type=\"kvm\"");
+    }
     while (p < end) {
         if (!strcmp(p, "-enable-kvm") || !strcmp(p, "--enable-kvm")) {
             return true;
@@ -1060,13 +1066,16 @@ kd_vm_pair_message(struct kd_vm *vm, uint32_t from,
                       "requester: dropped", vm->name, from, m->node_id);
             return;
         }
-        if (m->config_kind != PAIRPROTO_CONFIG_ARGV) {
+        if (m->config_kind != kd->backend->config_kind) {
+            g_autofree char *text = g_strdup_printf(
+                "this node's kemarid uses the %s QEMU backend",
+                kd->backend->name);
+
             send_refuse(kd, vm->name, from, m->epoch,
-                        PAIRPROTO_REASON_INCOMPATIBLE,
-                        "this node's kemarid uses the direct QEMU backend");
+                        PAIRPROTO_REASON_INCOMPATIBLE, text);
             return;
         }
-        if (config_uses_kvm(m->config) &&
+        if (config_uses_kvm(m->config_kind, m->config) &&
             kd->kvm_verdict != PAIRPROTO_KVM_PASS) {
             g_autofree char *text = g_strdup_printf(
                 "kemari-kvm-check did not pass on this node: %s",

@@ -88,6 +88,30 @@ read_input(int fd, size_t max, size_t *len)
 /* ------------------------------------------------------------------ */
 /* prepare */
 
+/*
+ * KEMARI_SHARED_STORAGE, a ':'-separated list of directories the
+ * operator declares shared between the hosts (storage whose file system
+ * type does not say so, e.g. a cluster's own replicated mount): a file
+ * disk below one of them is accepted; any other goes to statfs().
+ */
+static char *
+path_shared(const char *path, void *opaque)
+{
+    const char *list = opaque;
+    g_auto(GStrv) dirs = list ? g_strsplit(list, ":", -1) : NULL;
+    unsigned i;
+
+    for (i = 0; dirs && dirs[i]; i++) {
+        size_t n = strlen(dirs[i]);
+
+        if (n > 1 && dirs[i][0] == '/' && strncmp(path, dirs[i], n) == 0 &&
+            (path[n] == '/' || (n > 0 && dirs[i][n - 1] == '/'))) {
+            return NULL;
+        }
+    }
+    return kemarixml_path_shared_statfs(path, NULL);
+}
+
 static int
 hook_prepare(const char *domain)
 {
@@ -97,6 +121,8 @@ hook_prepare(const char *domain)
     struct kemarixml_host host = {
         .emulator = emulator && *emulator
                     ? emulator : KEMARI_LIBEXECDIR "/qemu-system-x86_64",
+        .path_shared = path_shared,
+        .opaque = (void *)g_getenv("KEMARI_SHARED_STORAGE"),
     };
     size_t len;
     unsigned i;

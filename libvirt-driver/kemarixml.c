@@ -857,6 +857,11 @@ static const struct kemarixml_rule rules[] = {
       "must be the Kemari QEMU: only it has the checkpoint engine and the "
       "output taps", check_emulator, "string(.)" },
     /* anything that adds devices behind libvirt's back */
+    { "kemarid's incoming mode (qemu:commandline -incoming defer)",
+      "qemu:commandline[count(*) = 2 and qemu:arg[1]/@value = '-incoming' "
+      "and qemu:arg[2]/@value = 'defer']", KEMARIXML_ALLOWED,
+      "how kemarid starts a secondary through libvirt: it adds no device "
+      "and only makes QEMU wait for the checkpoint stream", NULL, NULL },
     { "QEMU command-line passthrough", "qemu:commandline",
       KEMARIXML_REFUSED,
       "arguments given straight to QEMU can add devices that cannot be "

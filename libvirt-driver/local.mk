@@ -86,3 +86,6 @@ tests_fuzz_replay_kemarixml_LDADD = $(LIBVIRT_DRIVER_LIBS)
 # test guest under a real libvirtd.
 INTEGRATION_TESTS += tests/integration/libvirt-nodes.sh
 EXTRA_DIST += tests/lib/libvirt.sh
+
+# kemarid's libvirt backend with real libvirtd, hook and corosync.
+INTEGRATION_TESTS += tests/integration/kemarid-libvirt.sh

@@ -21,7 +21,7 @@ set -eu
 pkgs_build="autoconf automake libtool pkg-config make gcc libc6-dev
     libglib2.0-dev libjson-glib-dev libcmocka-dev libxml2-dev clang
     libclang-rt-14-dev shellcheck libcpg-dev libquorum-dev corosync
-    libxml2-utils libvirt-clients"
+    libxml2-utils libvirt-clients libvirt-dev"
 # shellcheck disable=SC2034
 pkgs_qemu="dpkg-dev meson ninja-build python3 python3-venv libglib2.0-dev
     libpixman-1-dev libfdt-dev libslirp-dev zlib1g-dev flex bison ccache patch
@@ -31,7 +31,7 @@ pkgs_guest="cpio gzip iproute2 kmod procps util-linux python3"
 # shellcheck disable=SC2034
 pkgs_cluster="pacemaker pacemaker-cli-utils pcs resource-agents
     libcorosync-common-dev libcfg-dev
-    libvirt-daemon-system libvirt-clients libvirt-dev"
+    libvirt-daemon-system"
 
 groups=${*:-build qemu guest}
 want=""

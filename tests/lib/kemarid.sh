@@ -5,7 +5,9 @@
 # kd_start I            kemarid on node I: config $KT_DIR/nI/kemari.conf
 #                       (node name nodeI, socket $KT_DIR/nI/kemarid.sock,
 #                       run dir $KT_DIR/nI/run, standalone, automatic
-#                       re-protection), log $KT_DIR/nI/kemarid.log
+#                       re-protection), log $KT_DIR/nI/kemarid.log;
+#                       KD_BACKEND=libvirt: the libvirt backend, kemarid
+#                       inside the node's libvirt namespaces (libvirt.sh)
 # km I ARGS...          kemari(1) against node I's kemarid
 # kd_vm_field I FIELD   vm1's FIELD in node I's `kemari status --json`
 # kd_wait_field I FIELD VALUE SECS
@@ -47,6 +49,7 @@ migration-port-min = 4500
 migration-port-max = 4509
 
 [qemu]
+backend = ${KD_BACKEND:-direct}
 binary = $KEMARI_QEMU
 run-dir = $_kd_d/run
 
@@ -57,8 +60,15 @@ max-interval-ms = 100
 ack-timeout-ms = 2000
 CONF
     rm -f "$_kd_d/kemarid.sock"
-    ip netns exec "$(kc_ns "$1")" "$KEMARID" -f -c "$_kd_d/kemari.conf" \
-        >> "$_kd_d/kemarid.log" 2>&1 &
+    if [ "${KD_BACKEND:-direct}" = libvirt ]; then
+        # nsenter execs kemarid: $! is kemarid's own pid
+        nsenter --target "$(kl_holder_pid "$1")" --mount --uts --net \
+            "$KEMARID" -f -c "$_kd_d/kemari.conf" \
+            >> "$_kd_d/kemarid.log" 2>&1 &
+    else
+        ip netns exec "$(kc_ns "$1")" "$KEMARID" -f -c "$_kd_d/kemari.conf" \
+            >> "$_kd_d/kemarid.log" 2>&1 &
+    fi
     kt_track_pid $!
     _kd_n=0
     while [ ! -S "$_kd_d/kemarid.sock" ] && [ $_kd_n -lt 100 ]; do

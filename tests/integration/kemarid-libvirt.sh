@@ -1,0 +1,146 @@
+#!/bin/sh
+# kemarid-libvirt.sh - protection of a libvirt domain, with kemarid's
+# libvirt backend, on simulated nodes each running real corosync and its
+# own real libvirtd (node3 only votes):
+#   - the hook (libvirt-driver/kemari-hook, installed in each node's
+#     hooks/qemu.d) refuses to start a <kemari> domain it cannot protect,
+#     with its message, and lets the protected one start;
+#   - kemarid finds the running domain through libvirt; `kemari start`
+#     protects it; node2's libvirt shows the secondary as a paused domain;
+#   - killing every process of node1 and cutting its link makes node2's
+#     kemarid fail over; `virsh list` on node2 shows the domain running,
+#     and the UDP/TCP/disk observers saw nothing lost, nothing repeated
+#     with other contents.
+. "${top_srcdir:-.}/tests/lib/testlib.sh"
+. "${top_srcdir:-.}/tests/lib/cluster.sh"
+. "${top_srcdir:-.}/tests/lib/libvirt.sh"
+. "${top_srcdir:-.}/tests/lib/kemarid.sh"
+
+kt_require_env
+kl_require_env
+command -v corosync >/dev/null || kt_skip "needs corosync"
+command -v python3 >/dev/null || kt_skip "needs python3"
+HOOK=${top_builddir:-.}/libvirt-driver/kemari-hook
+[ -x "$KEMARID" ] && [ -x "$HOOK" ] || kt_skip "kemarid/kemari-hook not built"
+kt_mkdir
+KD_BACKEND=libvirt
+
+kc_cluster 3 "kv$$" || kt_die "cannot build the simulated nodes"
+for i in 1 2 3; do
+    kc_corosync_start $i || kt_die "node $i: corosync did not start"
+done
+kc_wait_quorate 1 60 || kt_die "the cluster did not become quorate"
+kt_disk 64M
+for i in 1 2; do
+    kl_prepare $i || kt_die "node $i: no namespaces"
+    hooks=$(kl_dir $i)/etc/hooks/qemu.d
+    mkdir -p "$hooks"
+    # libvirt runs hooks with a cleared environment: a wrapper sets it
+    cat > "$hooks/kemari" <<HOOK
+#!/bin/sh
+KEMARI_QEMU_EMULATOR='$KEMARI_QEMU' KEMARI_SHARED_STORAGE='$KT_DIR' \\
+KEMARI_SOCKET='$KT_DIR/n$i/kemarid.sock' exec '$HOOK' "\$@"
+HOOK
+    chmod +x "$hooks/kemari"
+    kl_start $i || kt_die "node $i: libvirtd did not start"
+    kd_start $i || kt_die "node $i: kemarid did not start"
+done
+kd_wait_eligible 1 1 30 || kt_die "node1 does not see node2: $(km 1 nodes)"
+kt_pass "corosync on 3 nodes, libvirtd and kemarid (libvirt backend) on 2"
+
+meta="<metadata><kemari:kemari xmlns:kemari='https://kemari.dev/xmlns/libvirt/1.0'><kemari:peer node='node2'/></kemari:kemari></metadata>"
+
+# the hook refuses what the engine cannot protect
+bad="<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><qemu:arg value='-device'/><qemu:arg value='ivshmem-plain,memdev=m'/></qemu:commandline>"
+kl_domxml vmbad "$meta$bad" > "$KT_DIR/vmbad.xml"
+kl_virsh 1 define "$KT_DIR/vmbad.xml" >/dev/null ||
+    kt_fail "cannot define vmbad"
+out=$(kl_virsh 1 start vmbad 2>&1)
+rc=$?
+if [ $rc != 0 ] && echo "$out" | grep -q "refused: QEMU command-line passthrough"; then
+    kt_pass "hook refuses an unprotectable domain: $(echo "$out" | grep refused | head -n 1)"
+else
+    kt_fail "hook did not refuse vmbad (exit $rc): $out"
+fi
+
+kt_observers "$(kc_ns h)"
+udp_pid=$KT_UDP_PID
+disk_pid=$KT_DISK_PID
+KL_APPEND="kemari.udp=9000 kemari.udp_gap_us=1000 kemari.disk=9001 \
+kemari.disk_gap_us=5000" kl_domxml vm1 "$meta" > "$KT_DIR/vm1.xml"
+kl_virsh 1 define "$KT_DIR/vm1.xml" >/dev/null || kt_die "cannot define vm1"
+out=$(kl_virsh 1 start vm1 2>&1) || kt_die "vm1 did not start: $out"
+n=0
+until grep -q KEMARI-GUEST-READY "$(kl_console 1 vm1)" 2>/dev/null; do
+    n=$((n + 1))
+    [ $n -lt 1800 ] || kt_die "guest did not boot"
+    sleep 0.1
+done
+kd_wait_field 1 state UNPROTECTED 30 ||
+    kt_die "kemarid did not find vm1 through libvirt: $(km 1 status)"
+kt_pass "vm1 started by libvirt, vetted by the hook, found by kemarid"
+
+if out=$(km 1 start vm1 --peer node2 --timeout 240 2>&1); then
+    kt_pass "kemari start vm1 --peer node2: protected"
+else
+    kt_die "kemari start failed: $out"
+fi
+kt_check "node2 holds the standby copy" kd_wait_field 2 state STANDBY 30
+state=$(kl_virsh 2 domstate vm1 2>&1 | head -n 1)
+kt_check "node2's libvirt lists the secondary: $state" [ "$state" = paused ]
+kt_bg "$(kc_ns h)" "$KT_DIR/tcp.out" "$KEMARI_KSEQ" tcp-check 169.254.10.2 \
+    7000 --status "$KT_DIR/tcp.status"
+tcp_pid=$KT_BG_PID
+kt_wait_above "$KT_DIR/tcp.status" records 20 30 ||
+    kt_fail "TCP observer gets no records"
+sleep 2
+
+kc_kill_node 1
+t0=$(kd_now_ms)
+u0=$(kt_status_field "$KT_DIR/udp.status" highest)
+t1=""
+while [ $(( $(kd_now_ms) - t0 )) -lt 30000 ]; do
+    u=$(kt_status_field "$KT_DIR/udp.status" highest)
+    if [ "${u:-0}" -gt "${u0:-0}" ]; then
+        t1=$(kd_now_ms)
+        break
+    fi
+    sleep 0.02
+done
+if [ -n "$t1" ]; then
+    kt_pass "node1 killed: the guest answers from node2 after $((t1 - t0)) ms"
+else
+    kt_fail "node1 killed: no guest output within 30 s: $(km 2 status)"
+fi
+kt_check "node2's kemarid runs vm1 as primary" kd_wait_field 2 role primary 10
+state=""
+n=0
+while [ $n -lt 50 ]; do
+    state=$(kl_virsh 2 domstate vm1 2>&1 | head -n 1)
+    [ "$state" = running ] && break
+    sleep 0.2
+    n=$((n + 1))
+done
+kt_check "virsh on node2: vm1 $state" [ "$state" = running ]
+kl_virsh 2 list --all
+
+sleep 2
+kt_stop "$tcp_pid"
+kt_check "TCP: one connection through the failover: $(cat "$KT_DIR/tcp.out")" \
+    grep -q 'result=ok' "$KT_DIR/tcp.out"
+kt_stop "$udp_pid"
+kt_check "UDP: no gap, no number with two payloads: $(cat "$KT_DIR/udp.out")" \
+    grep -q 'missing=0 .*mismatches=0 .*bad=0' "$KT_DIR/udp.out"
+kt_stop "$disk_pid"
+if out=$("$KEMARI_KSEQ" disk-verify "$KT_IMG" \
+        --reports "$KT_DIR/disk.reports" --expect-min 1); then
+    kt_pass "disk: every reported record is on the disk: $out"
+else
+    kt_fail "disk: $out"
+fi
+kt_check "virsh destroy stops vm1 on node2" kl_virsh 2 destroy vm1
+for i in 1 2; do
+    echo "---- node$i kemarid (last lines) ----"
+    tail -n 12 "$KT_DIR/n$i/kemarid.log"
+done
+kt_finish
