@@ -89,3 +89,18 @@ EXTRA_DIST += tests/lib/libvirt.sh
 
 # kemarid's libvirt backend with real libvirtd, hook and corosync.
 INTEGRATION_TESTS += tests/integration/kemarid-libvirt.sh
+
+# The virsh front: kemari-start/-stop/-status/-failover, everything else
+# to the system's virsh.  Opt in: PATH=$(pkglibexecdir)/bin:$PATH.
+EXTRA_DIST += libvirt-driver/virsh-kemari
+install-exec-hook: install-virsh-front
+uninstall-hook: uninstall-virsh-front
+install-virsh-front:
+	$(MKDIR_P) '$(DESTDIR)$(pkglibexecdir)/bin'
+	$(INSTALL_SCRIPT) $(srcdir)/libvirt-driver/virsh-kemari \
+	    '$(DESTDIR)$(pkglibexecdir)/bin/virsh'
+uninstall-virsh-front:
+	rm -f '$(DESTDIR)$(pkglibexecdir)/bin/virsh'
+.PHONY: install-virsh-front uninstall-virsh-front
+UNIT_TESTS += tests/unit/check-virsh-front.sh
+EXTRA_DIST += tests/unit/check-virsh-front.sh

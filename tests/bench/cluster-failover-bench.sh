@@ -73,18 +73,9 @@ pri=1 sec=2 spare=3 results=""
 t=1
 while [ $t -le "$trials" ]; do
     sleep 2
-    kc_kill_node $pri
-    t0=$(kd_now_ms)
-    u0=$(kt_status_field "$KT_DIR/udp.status" highest)
-    answer=""
-    while [ $(( $(kd_now_ms) - t0 )) -lt 30000 ]; do
-        u=$(kt_status_field "$KT_DIR/udp.status" highest)
-        if [ "${u:-0}" -gt "${u0:-0}" ]; then
-            answer=$(( $(kd_now_ms) - t0 ))
-            break
-        fi
-        sleep 0.01
-    done
+    kd_kill_and_wait $pri
+    t0=$KD_KILL_MS
+    answer=$KD_ANSWER_MS
     sleep 1
     detect=$(probe_gone_ms $sec $pri "$t0")
     if [ -z "$answer" ] || [ -z "$detect" ]; then

@@ -17,12 +17,34 @@
 #                       direct backend finds it (tap kt0 on vmbr0 of every
 #                       node, the shared disk of kt_disk); waits for it
 # kd_now_ms             wall clock in milliseconds
+# kd_kill_and_wait I    kc_kill_node I, then wait (30 s at most) for the
+#                       guest's next UDP datagram at the observer; sets
+#                       KD_KILL_MS (when) and KD_ANSWER_MS (after how
+#                       long; empty if none came)
 
 KEMARID=${top_builddir:-.}/daemon/kemarid
 KEMARI=${top_builddir:-.}/daemon/kemari
 KD_KVMCHECK=${top_builddir:-.}/tools/kvm-check/kemari-kvm-check
 
 kd_now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# shellcheck disable=SC2034  # KD_KILL_MS, KD_ANSWER_MS: for the caller
+kd_kill_and_wait() {
+    kc_kill_node "$1"
+    _kd_t0=$(kd_now_ms)
+    KD_KILL_MS=$_kd_t0
+    _kd_u0=$(kt_status_field "$KT_DIR/udp.status" highest)
+    KD_ANSWER_MS=""
+    while [ $(( $(kd_now_ms) - _kd_t0 )) -lt 30000 ]; do
+        _kd_u=$(kt_status_field "$KT_DIR/udp.status" highest)
+        if [ "${_kd_u:-0}" -gt "${_kd_u0:-0}" ]; then
+            KD_ANSWER_MS=$(( $(kd_now_ms) - _kd_t0 ))
+            return 0
+        fi
+        sleep 0.02
+    done
+    return 1
+}
 
 # kd_taps: the guest's tap kt0 on every node's vmbr0.
 kd_taps() {

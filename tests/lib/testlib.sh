@@ -195,6 +195,28 @@ kt_observers() {
     KT_DISK_PID=$KT_BG_PID
 }
 
+# kt_verdicts TCP_PID UDP_PID DISK_PID WHAT: stop the observers and check
+# them: one TCP connection through WHAT, no UDP gap nor number with two
+# payloads, every reported disk record on $KT_IMG.  A pid may be empty.
+kt_verdicts() {
+    if [ -n "$1" ]; then
+        kt_stop "$1"
+        kt_check "TCP: one connection through $4: $(cat "$KT_DIR/tcp.out")" \
+            grep -q 'result=ok' "$KT_DIR/tcp.out"
+    fi
+    kt_stop "$2"
+    kt_check "UDP: no gap, no number with two payloads: $(cat "$KT_DIR/udp.out")" \
+        grep -q 'missing=0 .*mismatches=0 .*bad=0' "$KT_DIR/udp.out"
+    [ -n "$3" ] || return 0
+    kt_stop "$3"
+    if _v=$("$KEMARI_KSEQ" disk-verify "$KT_IMG" \
+            --reports "$KT_DIR/disk.reports" --expect-min 1); then
+        kt_pass "disk: every reported record is on the disk: $_v"
+    else
+        kt_fail "disk: $_v"
+    fi
+}
+
 kt_workload_start() {
     _ns=$1
     shift
