@@ -17,7 +17,8 @@ top=$(cd "$here/../.." && pwd)
 cache=${KEMARI_CACHE:-/var/cache/kemari}
 # Drivers the guest loads; their dependencies are found with modinfo and
 # loaded first (the order goes into /lib/modules/order).
-modules="virtio_pci virtio_net virtio_blk e1000"
+# button and evdev: the ACPI power button (virsh shutdown, system_powerdown)
+modules="virtio_pci virtio_net virtio_blk e1000 button evdev"
 inputs="$here/init $here/build-guest.sh $top/tests/workload/kseq.c
     $top/tests/workload/kseq-proto.c $top/tests/workload/kseq-proto.h"
 

@@ -125,7 +125,23 @@ vf 2 kemari-status vm1
 
 sleep 2
 kt_verdicts "$tcp_pid" "$udp_pid" "$disk_pid" "the failover"
-kt_check "virsh destroy stops vm1 on node2" kl_virsh 2 destroy vm1
+# and libvirt manages it like any other domain: an ACPI shutdown
+if kl_virsh 2 shutdown vm1 >/dev/null; then
+    n=0
+    while kl_virsh 2 list --name 2>/dev/null | grep -qx vm1 && [ $n -lt 150 ]; do
+        sleep 0.2
+        n=$((n + 1))
+    done
+    if kl_virsh 2 list --name 2>/dev/null | grep -qx vm1; then
+        kt_fail "virsh shutdown on node2: vm1 still runs after 30 s"
+    else
+        kt_pass "virsh shutdown on node2: the guest powered off, libvirt saw it"
+    fi
+    kt_check "kemarid on node2 saw vm1 stop (state $(kd_vm_field 2 state))" \
+        kd_wait_field 2 state STOPPED 10
+else
+    kt_fail "virsh shutdown refused on node2"
+fi
 for i in 1 2; do
     echo "---- node$i kemarid (last lines) ----"
     tail -n 12 "$KT_DIR/n$i/kemarid.log"
