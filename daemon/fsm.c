@@ -636,6 +636,13 @@ static int
 h_failover_done(struct vmfsm *fsm, const struct vmfsm_event_data *d,
                 struct vmfsm_effects *fx, const char **reason)
 {
+    /*
+     * The take-over starts an epoch of its own: messages of the old
+     * pairing are stale from now on, and a primary of the old pairing
+     * that comes back learns from our announcements (a higher epoch with
+     * role primary) that it was superseded.
+     */
+    fsm->epoch++;
     if (!fsm->membership_up) {
         unpair(fsm);
         fsm->resume_state = VMFSM_UNPROTECTED;

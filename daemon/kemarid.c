@@ -296,6 +296,13 @@ on_view(struct membership *m, const struct membership_view *view,
     while (g_hash_table_iter_next(&it, NULL, &v)) {
         kd_vm_membership(v, was_up ? &old : NULL, view);
     }
+    if (new_daemon) {
+        /* ...and which VMs we run as primaries, in which epoch */
+        g_hash_table_iter_init(&it, kd->vms);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+            kd_vm_announce(v);
+        }
+    }
     retry_reprotects(kd);
 }
 
@@ -428,6 +435,8 @@ on_scan(gpointer data)
     struct kd *kd = data;
 
     kd->backend->scan(kd);
+    /* a node that refused a pairing may be pickable again */
+    retry_reprotects(kd);
     return G_SOURCE_CONTINUE;
 }
 

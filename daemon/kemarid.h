@@ -151,6 +151,14 @@ void kd_vm_membership(struct kd_vm *vm, const struct membership_view *old,
 void kd_vm_membership_lost(struct kd_vm *vm);
 
 /*
+ * Tells every node (target 0) that this node runs the VM as primary, with
+ * its epoch; sent when kemarids join, so that a primary superseded by a
+ * take-over while it was cut off learns it and destroys its copy.
+ * Nothing for VMs that are not primaries here.
+ */
+void kd_vm_announce(struct kd_vm *vm);
+
+/*
  * Control requests.  False with a CTLPROTO_ERROR whose code is the
  * reply's (refused, unavailable, internal) and a message saying why.
  */

@@ -650,6 +650,12 @@ engine_change(struct kd_vm *vm, const char *role, const char *state,
                 reason ? ": " : "", reason ? reason : "");
     if (!strcmp(state, "protected")) {
         feed_simple(vm, VMFSM_EV_SYNC_DONE, NULL);
+    } else if (!strcmp(state, "primary-lost") &&
+               vm->fsm->state == VMFSM_FAILING_OVER) {
+        /* x-kemari-failover did not complete (e.g. the old primary,
+         * alive behind a partition, still holds the disk images' locks) */
+        kd_vm_error(vm, "failover failed: %s", reason ? reason : "?");
+        feed_simple(vm, VMFSM_EV_FAILOVER_FAILED, reason);
     } else if (!strcmp(state, "secondary-lost") ||
                !strcmp(state, "primary-lost")) {
         if (reason) {
@@ -1122,6 +1128,36 @@ kd_vm_pair_message(struct kd_vm *vm, uint32_t from,
         kd_vm_feed(vm, VMFSM_EV_PEER_REFUSED, &d, NULL);
         break;
     case PAIRPROTO_STATE_REPORT:
+        if (m->role == VMFSM_ROLE_PRIMARY && m->epoch > vm->fsm->epoch &&
+            vmfsm_role(vm->fsm) == VMFSM_ROLE_PRIMARY &&
+            vm->fsm->state != VMFSM_STOPPED) {
+            /*
+             * Another node runs the VM as primary in a later epoch: it
+             * took over while we were cut off (our outputs have been
+             * held since).  Our copy is stale: destroy it, so that
+             * nobody can resume it.
+             */
+            char label[80];
+
+            kd_vm_error(vm, "superseded: %s runs this VM as primary since "
+                        "epoch %" G_GUINT64_FORMAT " (this copy: epoch %"
+                        G_GUINT64_FORMAT "); destroying this copy",
+                        kd_node_label(kd, from, label, sizeof(label)),
+                        m->epoch, vm->fsm->epoch);
+            vm->fsm->protect_wanted = false;
+            vm->continue_wanted = false;
+            kd->backend->quit(vm);
+            break;
+        }
+        if (m->state == VMFSM_DEGRADED && m->role == VMFSM_ROLE_PRIMARY &&
+            vm->fsm->state == VMFSM_STOPPED && m->epoch == vm->fsm->epoch) {
+            /* our copy of its pairing is gone for good (it quit while
+             * the primary was away, e.g. after a failed failover): say
+             * so, or the primary would hold its outputs forever */
+            send_simple(vm, PAIRPROTO_RELEASE, from, m->epoch,
+                        "the secondary's copy is gone");
+            break;
+        }
         if (m->state == VMFSM_DEGRADED && m->role == VMFSM_ROLE_PRIMARY) {
             kd_vm_feed(vm, VMFSM_EV_PEER_DEGRADED, &d, NULL);
         }
@@ -1172,6 +1208,23 @@ kd_vm_membership(struct kd_vm *vm, const struct membership_view *old,
     } else if (!old->quorate && now->quorate) {
         kd_vm_feed(vm, VMFSM_EV_QUORUM_REGAINED, NULL, NULL);
     }
+}
+
+void
+kd_vm_announce(struct kd_vm *vm)
+{
+    struct pairproto_msg m = {
+        .type = PAIRPROTO_STATE_REPORT, .target = 0,
+        .epoch = vm->fsm->epoch, .role = (uint8_t)vmfsm_role(vm->fsm),
+        .state = (uint8_t)vm->fsm->state, .ckpt_seq = engine_epoch(vm),
+    };
+
+    if (vm->fsm->epoch == 0 || vmfsm_role(vm->fsm) != VMFSM_ROLE_PRIMARY ||
+        vm->fsm->state == VMFSM_PEER_UNKNOWN) {
+        return;
+    }
+    g_strlcpy(m.vm, vm->name, sizeof(m.vm));
+    kd_send(vm->kd, &m);
 }
 
 void

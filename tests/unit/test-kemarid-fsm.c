@@ -648,13 +648,15 @@ test_primary_lost_standalone_quorate(void **state)
     step(fsm, VMFSM_EV_FAILOVER_DONE, NULL, VMFSM_UNPROTECTED, &fx);
     expect_fx(&fx, VMFSM_FX_REPROTECT, -1);
     assert_int_equal(vmfsm_role(fsm), VMFSM_ROLE_PRIMARY);
+    /* the take-over has an epoch of its own, above the old pairing's */
+    assert_int_equal(fsm->epoch, 6);
     d.node = OTHER;
     step(fsm, VMFSM_EV_ELIGIBLE_NODE, &d, VMFSM_PAIRING, &fx);
     expect_fx(&fx, VMFSM_FX_SEND_PAIR_REQUEST, VMFSM_FX_ARM_PAIR_TIMER,
               VMFSM_FX_SEND_STATE_REPORT, -1);
     assert_int_equal(fx.fx[0].node, OTHER);
-    /* the new pairing's epoch is above the old one */
-    assert_int_equal(fx.fx[0].epoch, 6);
+    /* the new pairing's epoch is above both */
+    assert_int_equal(fx.fx[0].epoch, 7);
 }
 
 /* Item 5: no quorum, no failover; quorum back: failover. */
