@@ -50,6 +50,33 @@ kd_wait_eligible 1 2 20 ||
     kt_die "node1 does not see two eligible peers: $(km 1 nodes)"
 kt_pass "kemarid on every node; node1 sees node2 and node3 eligible"
 
+# only root (or kemari.conf's control-group) may use the control socket:
+# first the socket's mode stops others, then (mode opened up) kemarid's
+# own peer-credential check does
+sock=$KT_DIR/n1/kemarid.sock
+if command -v setpriv >/dev/null; then
+    as_nobody() {
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$KEMARI" \
+            --socket "$sock" status 2>&1
+    }
+    out=$(as_nobody)
+    rc=$?
+    kt_check "uid 65534 cannot reach the socket (exit $rc: $out)" [ $rc = 5 ]
+    dmode=$(stat -c %a "$KT_DIR")
+    chmod 0711 "$KT_DIR" "$KT_DIR/n1"
+    chmod 0666 "$sock"
+    out=$(as_nobody)
+    rc=$?
+    chmod 0600 "$sock"
+    chmod "$dmode" "$KT_DIR" "$KT_DIR/n1"
+    case "$out" in
+    *permission-denied*) rc_ok=yes ;;
+    *) rc_ok=no ;;
+    esac
+    kt_check "kemarid refuses uid 65534 itself (exit $rc: $out)" \
+        test "$rc/$rc_ok" = 5/yes
+fi
+
 # A KVM-accelerated VM on a node whose kemari-kvm-check failed (these
 # machines' /dev/kvm cannot run ordinary guests): protection is refused
 # with the check's verdict.  It only needs to exist, paused (-S).
