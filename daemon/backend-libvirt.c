@@ -53,7 +53,7 @@ static struct {
     bool warned;
 } lv;
 
-enum lv_kind { LV_SCAN, LV_COMMAND, LV_CREATE, LV_DESTROY };
+enum lv_kind { LV_SCAN, LV_COMMAND, LV_CREATE, LV_DESTROY, LV_PERSIST };
 
 struct lv_found {
     char *name;
@@ -287,6 +287,42 @@ worker_scan(struct lv_job *j)
     free(doms);
 }
 
+/*
+ * The domain we started as a secondary took over: define it, from its
+ * live XML without the -incoming passthrough, so that libvirt keeps it
+ * like any other domain (a persistent definition of the same name is
+ * replaced by the one that runs now).
+ */
+static void
+worker_persist(struct lv_job *j, virDomainPtr dom)
+{
+    char *xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE |
+                                    VIR_DOMAIN_XML_MIGRATABLE);
+    const char *a, *b;
+    GString *def;
+    virDomainPtr d;
+
+    if (!xml) {
+        set_virt_error(&j->error, "cannot read the domain XML");
+        return;
+    }
+    def = g_string_new(xml);
+    free(xml);
+    a = strstr(def->str, "<qemu:commandline>");
+    b = a ? strstr(a, "</qemu:commandline>") : NULL;
+    if (a && b) {
+        g_string_erase(def, a - def->str,
+                       b + strlen("</qemu:commandline>") - a);
+    }
+    d = virDomainDefineXML(lv.conn, def->str);
+    if (!d) {
+        set_virt_error(&j->error, "cannot define the domain");
+    } else {
+        virDomainFree(d);
+    }
+    g_string_free(def, TRUE);
+}
+
 static void
 worker(gpointer data, gpointer user)
 {
@@ -326,6 +362,8 @@ worker(gpointer data, gpointer user)
         if (virDomainDestroy(dom) < 0) {
             set_virt_error(&j->error, "cannot destroy the domain");
         }
+    } else if (j->kind == LV_PERSIST) {
+        worker_persist(j, dom);
     }
 done:
     if (dom) {
@@ -477,8 +515,12 @@ job_main(gpointer data)
         }
         break;
     case LV_DESTROY:
+    case LV_PERSIST:
         if (j->error) {
             vm_log_warnx(j->vm->name, "%s", j->error->message);
+        } else if (j->kind == LV_PERSIST) {
+            vm_log_info(j->vm->name, "libvirt: the domain is defined here "
+                        "now (persistent)");
         }
         break;
     }
@@ -656,6 +698,20 @@ lv_quit(struct kd_vm *vm)
 }
 
 static void
+lv_took_over(struct kd_vm *vm)
+{
+    struct lv_job *j = g_new0(struct lv_job, 1);
+
+    if (vm->be) {
+        ((struct lv_vm *)vm->be)->ours = false;  /* an ordinary domain now */
+    }
+    j->kind = LV_PERSIST;
+    j->vm = vm;
+    j->name = g_strdup(vm->name);
+    submit(j);
+}
+
+static void
 lv_release(struct kd_vm *vm)
 {
     struct lv_vm *l = vm->be;
@@ -677,4 +733,5 @@ const struct kd_backend kd_backend_libvirt = {
     .start_incoming = lv_start_incoming,
     .quit = lv_quit,
     .release = lv_release,
+    .took_over = lv_took_over,
 };

@@ -55,6 +55,9 @@ struct kd_backend {
     /* Forgets the VM's QEMU connection and frees backend state (the VM is
      * being freed, or its QEMU is gone). */
     void (*release)(struct kd_vm *vm);
+    /* The secondary we started took over: it is the VM from now on (the
+     * libvirt backend makes the domain persistent).  May be NULL. */
+    void (*took_over)(struct kd_vm *vm);
 };
 
 extern const struct kd_backend kd_backend_direct;

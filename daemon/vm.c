@@ -666,6 +666,9 @@ engine_change(struct kd_vm *vm, const char *role, const char *state,
             continue_unprotected(vm);
         }
     } else if (!strcmp(state, "failed-over")) {
+        if (vm->kd->backend->took_over) {
+            vm->kd->backend->took_over(vm);
+        }
         feed_simple(vm, VMFSM_EV_FAILOVER_DONE, NULL);
     }
     if (vm->protect_deferred && !engine_busy(vm) &&

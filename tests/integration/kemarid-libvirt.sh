@@ -122,6 +122,16 @@ done
 kt_check "virsh on node2: vm1 $state" [ "$state" = running ]
 kl_virsh 2 list --all
 vf 2 kemari-status vm1
+n=0
+until kl_virsh 2 dominfo vm1 2>/dev/null | grep -q '^Persistent: *yes' ||
+      [ $n -ge 50 ]; do
+    sleep 0.2
+    n=$((n + 1))
+done
+persistent=$(kl_virsh 2 dominfo vm1 2>/dev/null | sed -n 's/^Persistent: *//p')
+incoming=$(kl_virsh 2 dumpxml --inactive vm1 2>/dev/null | grep -c -- '-incoming')
+kt_check "node2 now defines vm1 (persistent: $persistent), without -incoming ($incoming)" \
+    test "$persistent/$incoming" = yes/0
 
 sleep 2
 kt_verdicts "$tcp_pid" "$udp_pid" "$disk_pid" "the failover"
