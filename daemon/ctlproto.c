@@ -27,7 +27,12 @@ enum arg_kind {
     ARG_NONE = 0,
     ARG_NAME,               /* VM or node name, pairproto_name_valid() */
     ARG_INTERVAL,           /* integer, CTLPROTO_INTERVAL_MIN..MAX */
+    ARG_HOOK_OP,            /* one of hook_ops[] */
 };
+
+/* The libvirt hook operations kemarid is told about. */
+static const char *const hook_ops[] = { "started", "stopped", "release",
+                                        NULL };
 
 struct arg_spec {
     const char *name;       /* member of "args" */
@@ -52,6 +57,9 @@ static const struct cmd_spec cmd_specs[CTLPROTO_CMD_COUNT] = {
     [CTLPROTO_CMD_STATS_SUBSCRIBE] = {
         "stats-subscribe", { { "vm", ARG_NAME, false },
                              { "interval-ms", ARG_INTERVAL, false } } },
+    [CTLPROTO_CMD_HOOK_EVENT] = {
+        "hook-event", { { "vm", ARG_NAME, true },
+                        { "op", ARG_HOOK_OP, true } } },
 };
 
 static const char *const error_names[CTLPROTO_ERROR_COUNT] = {
@@ -286,6 +294,20 @@ parse_arg(const struct cmd_spec *spec, const struct arg_spec *a,
         }
         out->interval_ms = (unsigned)v;
         return true;
+    case ARG_HOOK_OP: {
+        unsigned i;
+
+        s = get_str(node);
+        for (i = 0; s && hook_ops[i]; i++) {
+            if (strcmp(s, hook_ops[i]) == 0) {
+                g_strlcpy(out->op, s, sizeof(out->op));
+                return true;
+            }
+        }
+        return bad_request(error, CTLPROTO_ERROR_BAD_REQUEST,
+                           "command '%s': argument '%s' must be one of "
+                           "started, stopped, release", spec->name, a->name);
+    }
     case ARG_NONE:
         break;
     }
@@ -385,7 +407,8 @@ ctlproto_request_parse(const char *line, size_t len,
 
         return bad_request(error, CTLPROTO_ERROR_UNKNOWN_COMMAND,
                            "unknown command '%s' (known: status, start, "
-                           "stop, failover, nodes, stats-subscribe)", shown);
+                           "stop, failover, nodes, stats-subscribe, "
+                           "hook-event)", shown);
     }
     out->command = (enum ctlproto_command)i;
     return parse_args(&cmd_specs[i], json_object_get_member(obj, "args"),
@@ -445,6 +468,9 @@ ctlproto_request_format(const struct ctlproto_request *req)
                    req->interval_ms != CTLPROTO_INTERVAL_DEFAULT) {
             json_builder_set_member_name(b, a->name);
             json_builder_add_int_value(b, req->interval_ms);
+        } else if (a->kind == ARG_HOOK_OP && req->op[0] != '\0') {
+            json_builder_set_member_name(b, a->name);
+            json_builder_add_string_value(b, req->op);
         }
     }
     json_builder_end_object(b);

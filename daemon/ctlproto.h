@@ -38,6 +38,7 @@
 #define CTLPROTO_INTERVAL_MIN 100       /* stats-subscribe interval, ms */
 #define CTLPROTO_INTERVAL_MAX 60000
 #define CTLPROTO_INTERVAL_DEFAULT 1000
+#define CTLPROTO_OP_MAX 16              /* hook-event op, e.g. "started" */
 
 enum ctlproto_command {
     CTLPROTO_CMD_STATUS = 0,    /* args: vm (optional) */
@@ -47,6 +48,9 @@ enum ctlproto_command {
     CTLPROTO_CMD_NODES,         /* no args */
     CTLPROTO_CMD_STATS_SUBSCRIBE, /* args: vm (optional), interval-ms
                                    * (optional) */
+    CTLPROTO_CMD_HOOK_EVENT,    /* args: vm, op: the libvirt hook says the
+                                 * domain's QEMU changed (started, stopped,
+                                 * release) */
     CTLPROTO_CMD_COUNT
 };
 
@@ -56,6 +60,7 @@ struct ctlproto_request {
     enum ctlproto_command command;
     char vm[CTLPROTO_NAME_MAX + 1];
     char peer[CTLPROTO_NAME_MAX + 1];   /* start only */
+    char op[CTLPROTO_OP_MAX + 1];       /* hook-event only */
     unsigned interval_ms;       /* stats-subscribe only */
 };
 

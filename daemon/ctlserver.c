@@ -19,6 +19,7 @@
 
 #include <glib-unix.h>
 
+#include "backend.h"
 #include "ctlproto.h"
 #include "kemarid.h"
 #include "log.h"
@@ -499,6 +500,13 @@ handle(struct ctlclient *c, const struct ctlproto_request *req)
         g_strlcpy(c->stats_vm, req->vm, sizeof(c->stats_vm));
         c->stats_timer = g_timeout_add_full(CTL_PRIORITY, req->interval_ms,
                                             stats_tick, c, NULL);
+        result = json_node_init_object(json_node_alloc(), json_object_new());
+        break;
+    case CTLPROTO_CMD_HOOK_EVENT:
+        /* the domain's QEMU started or went away: look now rather than
+         * at the next periodic scan */
+        log_info("libvirt hook: domain %s %s", req->vm, req->op);
+        kd->backend->scan(kd);
         result = json_node_init_object(json_node_alloc(), json_object_new());
         break;
     case CTLPROTO_CMD_COUNT:

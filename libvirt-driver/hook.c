@@ -142,24 +142,19 @@ hook_prepare(const char *domain)
 /* ------------------------------------------------------------------ */
 /* started, stopped, release */
 
-/*
- * The one request line that tells kemarid about OP on DOMAIN.  kemarid
- * has no command for hooks yet, so this sends "status" of the VM, which
- * it answers without side effects; once kemarid has "hook-event"
- * (args vm and op), build that here instead: nothing else changes.
- * Caller frees.
- */
+/* The one request line that tells kemarid about OP on DOMAIN.  Caller
+ * frees. */
 static char *
 hook_request_line(const char *domain, const char *op)
 {
     struct ctlproto_request req;
 
-    (void)op;                   /* carried by "hook-event" */
     memset(&req, 0, sizeof(req));
     req.id = 1;
-    req.command = CTLPROTO_CMD_STATUS;
+    req.command = CTLPROTO_CMD_HOOK_EVENT;
     req.interval_ms = CTLPROTO_INTERVAL_DEFAULT;
     g_strlcpy(req.vm, domain, sizeof(req.vm));
+    g_strlcpy(req.op, op, sizeof(req.op));
     return ctlproto_request_format(&req);
 }
 

@@ -424,8 +424,9 @@ test_notify_ok(void **state)
                                     &err)) {
             fail_msg("%s: %s: %s", ops[i], f.request, err->message);
         }
-        assert_int_equal(req.command, CTLPROTO_CMD_STATUS);
+        assert_int_equal(req.command, CTLPROTO_CMD_HOOK_EVENT);
         assert_string_equal(req.vm, "web1");
+        assert_string_equal(req.op, ops[i]);
         g_free(f.request);
         run_clear(&r);
     }

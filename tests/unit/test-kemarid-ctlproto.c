@@ -123,7 +123,14 @@ static const struct bad_case bad_requests[] = {
       "request has no string member 'command'" },
     { "{\"version\":1,\"id\":8,\"command\":\"reboot\"}",
       CTLPROTO_ERROR_UNKNOWN_COMMAND, 8, "unknown command 'reboot' (known: "
-      "status, start, stop, failover, nodes, stats-subscribe)" },
+      "status, start, stop, failover, nodes, stats-subscribe, hook-event)" },
+    { "{\"version\":1,\"id\":99,\"command\":\"hook-event\",\"args\":"
+      "{\"vm\":\"web1\",\"op\":\"exploded\"}}", CTLPROTO_ERROR_BAD_REQUEST, 99,
+      "command 'hook-event': argument 'op' must be one of started, stopped, "
+      "release" },
+    { "{\"version\":1,\"id\":98,\"command\":\"hook-event\",\"args\":"
+      "{\"vm\":\"web1\"}}", CTLPROTO_ERROR_BAD_REQUEST, 98,
+      "command 'hook-event': *" },
     { "{\"version\":1,\"id\":9,\"command\":\"start\",\"args\":[]}",
       CTLPROTO_ERROR_BAD_REQUEST, 9, "command 'start': 'args' must be an "
       "object" },
@@ -219,7 +226,7 @@ test_unknown_command_cut(void **state)
     assert_true(g_utf8_validate(err->message, -1, NULL));
     assert_int_equal(g_utf8_strlen(err->message, -1),
                      strlen("unknown command '' (known: status, start, "
-                            "stop, failover, nodes, stats-subscribe)") + 64);
+                            "stop, failover, nodes, stats-subscribe, hook-event)") + 64);
     g_string_free(line, TRUE);
 }
 
@@ -247,6 +254,9 @@ test_request_round_trip(void **state)
         if (c == CTLPROTO_CMD_START) {
             g_strlcpy(in.peer, "node-b", sizeof(in.peer));
         }
+        if (c == CTLPROTO_CMD_HOOK_EVENT) {
+            g_strlcpy(in.op, "stopped", sizeof(in.op));
+        }
         line = ctlproto_request_format(&in);
         assert_non_null(line);
         assert_true(g_str_has_suffix(line, "\n"));
@@ -259,6 +269,7 @@ test_request_round_trip(void **state)
         assert_int_equal(out.command, in.command);
         assert_string_equal(out.vm, in.vm);
         assert_string_equal(out.peer, in.peer);
+        assert_string_equal(out.op, in.op);
         assert_int_equal(out.interval_ms, in.interval_ms);
     }
 }
