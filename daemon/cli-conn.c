@@ -282,7 +282,23 @@ cliconn_call(struct cliconn *c, struct ctlproto_request *req,
         t = timeout_ms;
     }
     memset(out, 0, sizeof(*out));
-    if (!cliconn_send(c, req, t, error) || !cliconn_recv(c, out, t, error)) {
+    if (!cliconn_send(c, req, t, error)) {
+        /*
+         * kemarid may have refused this client (permission-denied, too
+         * many clients) and hung up before reading the request: its
+         * error reply can still be waiting in the socket.
+         */
+        g_autoptr(GError) late = NULL;
+
+        if (cliconn_recv(c, out, 1000, &late) &&
+            out->kind == CTLPROTO_REPLY_ERROR && out->id == -1) {
+            g_clear_error(error);
+            return true;
+        }
+        ctlproto_reply_clear(out);
+        return false;
+    }
+    if (!cliconn_recv(c, out, t, error)) {
         return false;
     }
     /* an unreadable request is answered with "id":null */
