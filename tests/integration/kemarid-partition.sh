@@ -17,6 +17,10 @@
 #      gap, one TCP connection, every reported disk record on the disk:
 #      node1's copy, which ran on alone for a while, never reached the
 #      world.
+# Not in make check yet (daemon/local.mk): once, in CI, node2's QEMU died
+# with SIGSEGV right after this failover (x-kemari-failover while the
+# receiving thread was still blocked on the cut-off stream); until the
+# engine is fixed, run it by hand with make check's environment.
 . "${top_srcdir:-.}/tests/lib/testlib.sh"
 . "${top_srcdir:-.}/tests/lib/cluster.sh"
 . "${top_srcdir:-.}/tests/lib/kemarid.sh"
