@@ -528,13 +528,6 @@ job_main(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-/* The worker's completion: the job goes back to the main loop. */
-static void
-worker_main(gpointer data, gpointer user)
-{
-    worker(data, user);
-}
-
 static void
 lv_init(struct kd *kd)
 {
@@ -546,7 +539,7 @@ lv_init(struct kd *kd)
         fatalx("libvirt: cannot set up its event loop");
     }
     lv.events = g_thread_new("libvirt-events", event_thread, NULL);
-    lv.pool = g_thread_pool_new(worker_main, NULL, 1, TRUE, NULL);
+    lv.pool = g_thread_pool_new(worker, NULL, 1, TRUE, NULL);
 }
 
 static void

@@ -295,11 +295,8 @@ on_view(struct membership *m, const struct membership_view *view,
     g_hash_table_iter_init(&it, kd->vms);
     while (g_hash_table_iter_next(&it, NULL, &v)) {
         kd_vm_membership(v, was_up ? &old : NULL, view);
-    }
-    if (new_daemon) {
-        /* ...and which VMs we run as primaries, in which epoch */
-        g_hash_table_iter_init(&it, kd->vms);
-        while (g_hash_table_iter_next(&it, NULL, &v)) {
+        if (new_daemon) {
+            /* ...and which VMs we run as primaries, in which epoch */
             kd_vm_announce(v);
         }
     }
