@@ -44,6 +44,7 @@ EXTRA_DIST += tests/unit/check-shell.sh
 INTEGRATION_TESTS += tests/integration/guest-boot.sh \
 	tests/integration/engine-failover.sh \
 	tests/integration/engine-failover-smp.sh \
+	tests/integration/engine-failover-cutoff.sh \
 	tests/integration/engine-secondary-loss.sh \
 	tests/integration/engine-reprotect.sh \
 	tests/integration/engine-corrupt.sh \

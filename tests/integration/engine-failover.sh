@@ -15,7 +15,13 @@
 #         reported record is on the (shared) disk, in order.
 # Each trial also checks that the guest makes progress after failover.
 #
-# KT_TRIALS (default 20) and KT_SMP (default 1) tune the run.
+# KT_TRIALS (default 20) and KT_SMP (default 1) tune the run.  With
+# KT_CUTOFF=1 the primary is not killed but frozen (SIGSTOP): alive, its
+# checkpoint stream open and silent, as behind a network partition; the
+# secondary fails over while its receiving thread still waits on that
+# stream, and the frozen copy is killed afterwards, as fencing would.
+# Its disk is then opened without image locks (the frozen copy still
+# holds them: shared storage whose locks do not reach across hosts).
 . "${top_srcdir:-.}/tests/lib/testlib.sh"
 
 kt_require_env
@@ -24,8 +30,13 @@ kt_mkdir
 trials=${KT_TRIALS:-20}
 ns=kt-fo-$$
 kt_pair_netns "$ns"
+cutoff=${KT_CUTOFF:-0}
 kt_disk 64M
 disk=$KT_DISK
+if [ "$cutoff" = 1 ]; then
+    # shellcheck disable=SC2001  # one substitution in a word list
+    disk=$(echo "$KT_DISK" | sed 's/aio=threads/aio=threads,file.locking=off/')
+fi
 append="kemari.udp=9000 kemari.udp_gap_us=0 kemari.disk=9001 \
 kemari.disk_gap_us=2000"
 kt_observers "$ns"
@@ -63,11 +74,22 @@ while [ $i -le "$trials" ]; do
     u0=$(kt_status_field "$KT_DIR/udp.status" highest)
     t0=$(kt_status_field "$KT_DIR/tcp.status" records)
     d0=$(kt_status_field "$KT_DIR/disk.status" highest)
-    kill -9 "$pri_pid"
-    wait "$pri_pid" 2>/dev/null
+    if [ "$cutoff" = 1 ]; then
+        kill -STOP "$pri_pid"
+    else
+        kill -9 "$pri_pid"
+        wait "$pri_pid" 2>/dev/null
+    fi
     if ! ms=$(kt_failover "$sec"); then
         kt_fail "trial $i: failover did not complete"
         break
+    fi
+    if [ "$cutoff" = 1 ]; then
+        sleep 0.5       # the new primary survives its first moments
+        kt_check "trial $i: the new primary runs beside the frozen one" \
+            kill -0 "$sec_pid"
+        kill -9 "$pri_pid"
+        wait "$pri_pid" 2>/dev/null
     fi
     failover_ms="$failover_ms $ms"
     pri=$sec
