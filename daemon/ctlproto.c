@@ -50,7 +50,7 @@ struct cmd_spec {
 static const struct cmd_spec cmd_specs[CTLPROTO_CMD_COUNT] = {
     [CTLPROTO_CMD_STATUS] = { "status", { { "vm", ARG_NAME, false } } },
     [CTLPROTO_CMD_START] = { "start", { { "vm", ARG_NAME, true },
-                                        { "peer", ARG_NAME, true } } },
+                                        { "peer", ARG_NAME, false } } },
     [CTLPROTO_CMD_STOP] = { "stop", { { "vm", ARG_NAME, true } } },
     [CTLPROTO_CMD_FAILOVER] = { "failover", { { "vm", ARG_NAME, true } } },
     [CTLPROTO_CMD_NODES] = { "nodes", { { NULL, ARG_NONE, false } } },

@@ -42,7 +42,7 @@
 
 enum ctlproto_command {
     CTLPROTO_CMD_STATUS = 0,    /* args: vm (optional) */
-    CTLPROTO_CMD_START,         /* args: vm, peer */
+    CTLPROTO_CMD_START,         /* args: vm, [peer] */
     CTLPROTO_CMD_STOP,          /* args: vm */
     CTLPROTO_CMD_FAILOVER,      /* args: vm */
     CTLPROTO_CMD_NODES,         /* no args */

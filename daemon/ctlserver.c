@@ -441,6 +441,7 @@ handle(struct ctlclient *c, const struct ctlproto_request *req)
     JsonNode *result = NULL;
     struct kd_vm *vm = NULL;
     struct kd_node *peer;
+    uint32_t peer_id = 0;
     char *line;
 
     switch (req->command) {
@@ -466,13 +467,23 @@ handle(struct ctlclient *c, const struct ctlproto_request *req)
                         "unknown");
             break;
         }
-        if (!(peer = kd_node_by_name(kd, req->peer))) {
+        if (!req->peer[0]) {
+            /* no peer named: the node re-protection would pick */
+            if (!(peer_id = kd_vm_pick_peer(vm))) {
+                g_set_error(&err, CTLPROTO_ERROR, CTLPROTO_ERROR_REFUSED,
+                            "no node is eligible to run the secondary of "
+                            "%s (see kemari nodes)", req->vm);
+                break;
+            }
+        } else if ((peer = kd_node_by_name(kd, req->peer)) != NULL) {
+            peer_id = peer->id;
+        } else {
             g_set_error(&err, CTLPROTO_ERROR, CTLPROTO_ERROR_NOT_FOUND,
                         "no node named %s has announced itself in the "
                         "cluster (see kemari nodes)", req->peer);
             break;
         }
-        if (kd_vm_start(vm, peer->id, &err)) {
+        if (kd_vm_start(vm, peer_id, &err)) {
             result = vm_state_result(vm);
         }
         break;

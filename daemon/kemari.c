@@ -80,8 +80,9 @@ static const char usage_text[] =
 "\n"
 "Commands:\n"
 "  status [VM]            this node, the cluster and the VMs here\n"
-"  start VM --peer NODE [--no-wait] [--timeout SECS]\n"
-"                         protect VM with a secondary on NODE\n"
+"  start VM [--peer NODE] [--no-wait] [--timeout SECS]\n"
+"                         protect VM with a secondary on NODE (default:\n"
+"                         an eligible node kemarid picks)\n"
 "  stop VM [--no-wait] [--timeout SECS]\n"
 "                         end the protection of VM (it keeps running)\n"
 "  failover VM [--no-wait] [--timeout SECS]\n"
@@ -1208,9 +1209,6 @@ parse_args(struct cli *cli, int argc, char **argv,
             return usage_error("%s: option %s does not apply",
                                (*cmd)->name, opt_names[i]);
         }
-    }
-    if ((*cmd)->opts & OPT_PEER && !cli->peer) {
-        return usage_error("%s: --peer NODE is required", (*cmd)->name);
     }
     if ((*cmd)->run != cmd_help && cli->nargs > 0 &&
         !pairproto_name_valid(cli->args[0])) {

@@ -168,6 +168,12 @@ bool kd_vm_failover(struct kd_vm *vm, GError **error);
 
 /* Re-protection may find a node now (HELLO or view changed). */
 void kd_vm_retry_reprotect(struct kd_vm *vm);
+/*
+ * The node re-protection would pick for VM's secondary: the first
+ * eligible kemarid other than this one, skipping nodes that refused the
+ * VM lately.  0 when there is none.
+ */
+uint32_t kd_vm_pick_peer(struct kd_vm *vm);
 
 /* The VM's status / stats object for the control protocol. */
 JsonNode *kd_vm_status_json(struct kd_vm *vm);

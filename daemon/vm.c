@@ -1004,14 +1004,33 @@ kd_vm_failover(struct kd_vm *vm, GError **error)
     return fsm_result(vm, r, why, error);
 }
 
+uint32_t
+kd_vm_pick_peer(struct kd_vm *vm)
+{
+    struct kd *kd = vm->kd;
+    gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
+    size_t i;
+
+    for (i = 0; i < kd->view.n_daemons; i++) {
+        uint32_t n = kd->view.daemons[i];
+        gpointer t = g_hash_table_lookup(vm->refused, GUINT_TO_POINTER(n));
+
+        if (n == kd->view.local_node ||
+            (t && now - GPOINTER_TO_INT(t) < KD_REFUSED_BACKOFF_S) ||
+            !kd_node_eligible(kd, n, vm->uses_kvm, NULL)) {
+            continue;
+        }
+        return n;
+    }
+    return 0;
+}
+
 void
 kd_vm_retry_reprotect(struct kd_vm *vm)
 {
     struct kd *kd = vm->kd;
-    gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
     g_autoptr(GError) err = NULL;
-    uint32_t pick = 0;
-    size_t i;
+    uint32_t pick;
 
     if (!vm->reprotect_pending) {
         return;
@@ -1022,18 +1041,7 @@ kd_vm_retry_reprotect(struct kd_vm *vm)
                                 vm->fsm->protect_wanted;
         return;
     }
-    for (i = 0; i < kd->view.n_daemons && !pick; i++) {
-        uint32_t n = kd->view.daemons[i];
-        gpointer t = g_hash_table_lookup(vm->refused, GUINT_TO_POINTER(n));
-
-        if (n == kd->view.local_node ||
-            (t && now - GPOINTER_TO_INT(t) < KD_REFUSED_BACKOFF_S) ||
-            !kd_node_eligible(kd, n, vm->uses_kvm, NULL)) {
-            continue;
-        }
-        pick = n;
-    }
-    if (!pick) {
+    if (!(pick = kd_vm_pick_peer(vm))) {
         vm_log_debug(vm->name, "re-protection: no eligible node yet");
         return;
     }

@@ -815,7 +815,6 @@ test_usage(void **state)
     const char *const *const cases[] = {
         (const char *const[]){ NULL },
         (const char *const[]){ "bogus", NULL },
-        (const char *const[]){ "start", "web1", NULL },
         (const char *const[]){ "start", "--peer", "node-b", NULL },
         (const char *const[]){ "start", "web1", "--peer", NULL },
         (const char *const[]){ "start", "web1", "--peer", "-x", NULL },
@@ -932,6 +931,30 @@ test_start_waits(void **state)
     assert_string_equal(r.out, "{\"vm\":\"web1\",\"state\":\"PAIRING\"}\n");
     assert_string_equal(r.err, "web1: PAIRING\nweb1: SYNCING\n"
                         "web1: PROTECTED\n"
+                        "web1: protected, secondary on node-b\n");
+    run_clear(&r);
+}
+
+/* Without --peer the request names none: kemarid picks the node. */
+static void
+test_start_without_peer(void **state)
+{
+    const struct step steps[] = {
+        { STATUS_WEB1, vm_status("primary", "UNPROTECTED", "null") },
+        { REQ("start", "{\"vm\":\"web1\"}"),
+          OK("{\"vm\":\"web1\",\"state\":\"PAIRING\"}") },
+        { STATUS_WEB1, vm_status("primary", "PROTECTED", "null") },
+    };
+    struct fake f;
+    struct run r;
+
+    (void)state;
+    fake_start(&f, steps, G_N_ELEMENTS(steps), false);
+    run_kemari(&r, "--socket", f.path, "start", "web1");
+    fake_finish(&f);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    assert_string_equal(r.out, "web1: PAIRING\nweb1: PROTECTED\n"
                         "web1: protected, secondary on node-b\n");
     run_clear(&r);
 }
@@ -1419,6 +1442,7 @@ main(void)
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_start_waits),
+        cmocka_unit_test(test_start_without_peer),
         cmocka_unit_test(test_start_fails),
         cmocka_unit_test(test_start_vm_unknown),
         cmocka_unit_test(test_no_wait),

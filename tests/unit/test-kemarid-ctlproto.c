@@ -135,8 +135,8 @@ static const struct bad_case bad_requests[] = {
       CTLPROTO_ERROR_BAD_REQUEST, 9, "command 'start': 'args' must be an "
       "object" },
     { "{\"version\":1,\"id\":10,\"command\":\"start\",\"args\":"
-      "{\"vm\":\"web1\"}}", CTLPROTO_ERROR_BAD_REQUEST, 10,
-      "command 'start': missing argument 'peer'" },
+      "{\"peer\":\"node-b\"}}", CTLPROTO_ERROR_BAD_REQUEST, 10,
+      "command 'start': missing argument 'vm'" },
     { "{\"version\":1,\"id\":11,\"command\":\"stop\"}",
       CTLPROTO_ERROR_BAD_REQUEST, 11, "command 'stop': missing argument "
       "'vm'" },
