@@ -29,7 +29,7 @@ pkgs_qemu="dpkg-dev meson ninja-build python3 python3-venv libglib2.0-dev
 # shellcheck disable=SC2034
 pkgs_guest="cpio gzip iproute2 kmod procps util-linux python3"
 # shellcheck disable=SC2034
-pkgs_cluster="pacemaker pacemaker-cli-utils pcs resource-agents
+pkgs_cluster="pacemaker pacemaker-cli-utils pcs resource-agents jq
     libcorosync-common-dev libcfg-dev
     libvirt-daemon-system"
 
