@@ -25,7 +25,10 @@
 # token_coefficient (650 ms by default) for the token, then consensus
 # (1.2 times that): a lost node of three is seen after about 3.6 s.
 # KC_TOKEN (default 1000) and KC_TOKEN_COEFFICIENT (default: corosync's)
-# change that, before kc_cluster.
+# change that, before kc_cluster.  KC_TWO_NODE=1 (before kc_cluster, two
+# nodes only) adds votequorum's two_node (hence wait_for_all): either
+# node alone stays quorate, as Pacemaker's 2-node clusters are run (with
+# fencing to settle a partition).
 #
 # Failures: kc_kill_node I (SIGKILL to every process of the node, then
 # the link cut), kc_cut_link I / kc_restore_link I (the switch-side veth
@@ -37,6 +40,11 @@
 #
 # Cleanup: every process inside our namespaces is killed and every
 # namespace deleted on exit, also on failure and on SIGINT/SIGTERM.
+# libqb (corosync, Pacemaker) keeps each IPC connection's ring buffers in
+# /dev/shm/qb-SERVER-CLIENT-... and corosync its flight recorder in
+# /dev/shm/qb-corosync-PID-blackbox-*; a process killed with SIGKILL
+# leaves them behind (megabytes, in memory): those that appeared since
+# kc_cluster and whose processes are all gone are removed too.
 # testlib.sh's kt_cleanup stays the EXIT trap's last step; hooks listed
 # in KT_CLEANUP_HOOKS (function names, kt_add_cleanup_hook NAME) run
 # before it, in order.
@@ -106,6 +114,35 @@ kc__cleanup() {
     for _kc_ns in $KC_NETNS; do
         kc__kill_ns "$_kc_ns"
     done
+    kc__shm_gc
+}
+
+# The libqb entries of /dev/shm, sorted (kc__shm_gc removes only new ones).
+kc__shm_list() {
+    for _kc_f in /dev/shm/qb-*; do
+        [ -e "$_kc_f" ] && printf '%s\n' "${_kc_f#/dev/shm/}"
+    done | LC_ALL=C sort
+}
+
+kc__shm_gc() {
+    [ -n "$KC_DIR" ] && [ -f "$KC_DIR/shm.before" ] || return 0
+    kc__shm_list > "$KC_DIR/shm.after"
+    for _kc_f in $(LC_ALL=C comm -13 "$KC_DIR/shm.before" \
+            "$KC_DIR/shm.after"); do
+        _kc_r=${_kc_f#qb-}
+        case $_kc_r in
+            corosync-*-blackbox-data|corosync-*-blackbox-header)
+                _kc_r=${_kc_r#corosync-}
+                _kc_s=${_kc_r%%-*}
+                _kc_c=$_kc_s ;;
+            *)  _kc_s=${_kc_r%%-*}
+                _kc_r=${_kc_r#*-}
+                _kc_c=${_kc_r%%-*} ;;
+        esac
+        case $_kc_s$_kc_c in ''|*[!0-9]*) continue ;; esac
+        kc__alive "$_kc_s" || kc__alive "$_kc_c" || rm -rf "/dev/shm/$_kc_f"
+    done
+    rm -f "$KC_DIR/shm.after"
 }
 
 # ------------------------------------------------------------- topology
@@ -149,6 +186,7 @@ kc_cluster() {
     [ -n "$KT_DIR" ] || kt_mkdir
     KC_DIR=$KT_DIR/cluster
     mkdir -p "$KC_DIR"
+    kc__shm_list > "$KC_DIR/shm.before"
     _kc_sw=$(kc_ns sw)
     kc__netns "$_kc_sw"
     kc__bridge "$_kc_sw" br0 02:00:00:00:00:fe ||
@@ -186,6 +224,9 @@ kc_cluster() {
 # rejects `node { a: b }` on one line).
 kc__corosync_conf() {
     _kc_d=$KC_DIR/n$1
+    _kc_two=""
+    [ -z "${KC_TWO_NODE:-}" ] || [ "$KC_N" != 2 ] || _kc_two="
+    two_node: 1"
     cat <<EOF
 totem {
     version: 2
@@ -208,7 +249,7 @@ logging {
 }
 quorum {
     provider: corosync_votequorum
-    expected_votes: $KC_N
+    expected_votes: $KC_N$_kc_two
 }
 nodelist {
 EOF

@@ -8,7 +8,7 @@ cd "$srcdir" || exit 1
 files=$(find . -path ./build -prune -o -path ./_build -prune -o \
     -path './kemari-*' -prune -o \
     -type f -name '*.sh' -print | sort)
-files="$files ./tests/guest/init ./.ci/run"
+files="$files ./tests/guest/init ./.ci/run ./tests/tools/fence_kemari_test"
 [ -d ocf-agents ] && files="$files $(find ocf-agents -type f ! -name '*.*')"
 # shellcheck disable=SC2086  # a list of file names without spaces
 if shellcheck -x -s sh -S warning $files; then
