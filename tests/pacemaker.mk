@@ -10,3 +10,9 @@ EXTRA_DIST += tests/lib/pacemaker.sh tests/tools/fence_kemari_test
 # node death, a partition settled by priority-fencing-delay.  Skips (77)
 # without Pacemaker.
 INTEGRATION_TESTS += tests/integration/pacemaker-fencing.sh
+
+# The whole stack on 2 nodes: Pacemaker (fencing), libvirtd with the hook,
+# kemarid (pacemaker policy) and ocf:kemari:KemariDomain: cold start,
+# the primary's node killed, fenced, the secondary promoted, the node
+# back as the new secondary.
+INTEGRATION_TESTS += tests/integration/pacemaker-kemari.sh

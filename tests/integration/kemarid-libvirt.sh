@@ -21,8 +21,7 @@ kt_require_env
 kl_require_env
 command -v corosync >/dev/null || kt_skip "needs corosync"
 command -v python3 >/dev/null || kt_skip "needs python3"
-HOOK=${top_builddir:-.}/libvirt-driver/kemari-hook
-[ -x "$KEMARID" ] && [ -x "$HOOK" ] || kt_skip "kemarid/kemari-hook not built"
+[ -x "$KEMARID" ] && [ -x "$KD_HOOK" ] || kt_skip "kemarid/kemari-hook not built"
 kt_mkdir
 KD_BACKEND=libvirt
 
@@ -34,15 +33,7 @@ kc_wait_quorate 1 60 || kt_die "the cluster did not become quorate"
 kt_disk 64M
 for i in 1 2; do
     kl_prepare $i || kt_die "node $i: no namespaces"
-    hooks=$(kl_dir $i)/etc/hooks/qemu.d
-    mkdir -p "$hooks"
-    # libvirt runs hooks with a cleared environment: a wrapper sets it
-    cat > "$hooks/kemari" <<HOOK
-#!/bin/sh
-KEMARI_QEMU_EMULATOR='$KEMARI_QEMU' KEMARI_SHARED_STORAGE='$KT_DIR' \\
-KEMARI_SOCKET='$KT_DIR/n$i/kemarid.sock' exec '$HOOK' "\$@"
-HOOK
-    chmod +x "$hooks/kemari"
+    kd_libvirt_hook $i || kt_die "node $i: cannot install the hook"
     kl_start $i || kt_die "node $i: libvirtd did not start"
     kd_start $i || kt_die "node $i: kemarid did not start"
 done

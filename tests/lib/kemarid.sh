@@ -4,10 +4,11 @@
 #
 # kd_start I            kemarid on node I: config $KT_DIR/nI/kemari.conf
 #                       (node name nodeI, socket $KT_DIR/nI/kemarid.sock,
-#                       run dir $KT_DIR/nI/run, standalone, automatic
+#                       run dir $KT_DIR/nI/run, standalone policy, automatic
 #                       re-protection), log $KT_DIR/nI/kemarid.log;
 #                       KD_BACKEND=libvirt: the libvirt backend, kemarid
-#                       inside the node's libvirt namespaces (libvirt.sh)
+#                       inside the node's libvirt namespaces (libvirt.sh);
+#                       KD_POLICY=pacemaker: that failover policy
 # km I ARGS...          kemari(1) against node I's kemarid
 # kd_vm_field I FIELD   vm1's FIELD in node I's `kemari status --json`
 # kd_wait_field I FIELD VALUE SECS
@@ -16,6 +17,9 @@
 # kd_guest_start I APPEND    the test guest as vm1 on node I, the way the
 #                       direct backend finds it (tap kt0 on vmbr0 of every
 #                       node, the shared disk of kt_disk); waits for it
+# kd_libvirt_hook I     installs kemari-hook in node I's libvirt hooks
+#                       (before kl_start), talking to node I's kemarid,
+#                       disks under $KT_DIR counting as shared storage
 # kd_now_ms             wall clock in milliseconds
 # kd_kill_and_wait I    kc_kill_node I, then wait (30 s at most) for the
 #                       guest's next UDP datagram at the observer; sets
@@ -25,8 +29,21 @@
 KEMARID=${top_builddir:-.}/daemon/kemarid
 KEMARI=${top_builddir:-.}/daemon/kemari
 KD_KVMCHECK=${top_builddir:-.}/tools/kvm-check/kemari-kvm-check
+KD_HOOK=${top_builddir:-.}/libvirt-driver/kemari-hook
 
 kd_now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+kd_libvirt_hook() {
+    _kd_hooks=$(kl_dir "$1")/etc/hooks/qemu.d
+    mkdir -p "$_kd_hooks" || return 1
+    # libvirt runs hooks with a cleared environment: a wrapper sets it
+    cat > "$_kd_hooks/kemari" <<HOOK
+#!/bin/sh
+KEMARI_QEMU_EMULATOR='$KEMARI_QEMU' KEMARI_SHARED_STORAGE='$KT_DIR' \\
+KEMARI_SOCKET='$KT_DIR/n$1/kemarid.sock' exec '$KD_HOOK' "\$@"
+HOOK
+    chmod +x "$_kd_hooks/kemari"
+}
 
 # shellcheck disable=SC2034  # KD_KILL_MS, KD_ANSWER_MS: for the caller
 kd_kill_and_wait() {
@@ -63,7 +80,7 @@ kd_start() {
 node-name = node$1
 control-socket = $_kd_d/kemarid.sock
 log-level = ${KD_LOG_LEVEL:-debug}
-failover-policy = standalone
+failover-policy = ${KD_POLICY:-standalone}
 reprotect = automatic
 kvm-check = $KD_KVMCHECK
 migration-address = $(kc_addr "$1")

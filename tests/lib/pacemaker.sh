@@ -14,6 +14,9 @@
 #   log/  -> /var/log/pacemaker   (pacemaker.log: every daemon's log)
 #   sbin/ -> an overlay on /usr/sbin adding fence_kemari_test, where the
 #            fencer looks for agents (the real /usr/sbin is untouched)
+#   $KP_OCF_DIR (when set: PROVIDER/AGENT files) -> an overlay on
+#            /usr/lib/ocf/resource.d, so that Pacemaker finds resource
+#            agents of the build tree as ocf:PROVIDER:AGENT
 # It also writes $KC_DIR/fence-map, which tells the fence agent which
 # namespaces and switch ports are this test's nodes (and how to reach
 # them: through this shell's namespaces, by pid).  Pass
@@ -145,7 +148,11 @@ kp__fence_map() {
 kp__mount_script='set -e
 mount --bind "$1/lib" /var/lib/pacemaker
 mount --bind "$1/log" /var/log/pacemaker
-mount -t overlay kemari-sbin -o "lowerdir=$1/sbin:/usr/sbin" /usr/sbin'
+mount -t overlay kemari-sbin -o "lowerdir=$1/sbin:/usr/sbin" /usr/sbin
+if [ -n "$2" ]; then
+    mount -t overlay kemari-ocf \
+        -o "lowerdir=$2:/usr/lib/ocf/resource.d" /usr/lib/ocf/resource.d
+fi'
 
 kp_prepare() {
     kl_prepare "$1" || return 1
@@ -169,8 +176,12 @@ kp_prepare() {
             "$_kp_d/lib/cib/cib.xml" || return 1
     fi
     kp__fence_map || return 1
+    case ${KP_OCF_DIR:-} in
+        *[,:\ ]*) kt_log "kp_prepare: no overlay of $KP_OCF_DIR (',', ':'" \
+            "or ' ' in the path)"; return 1 ;;
+    esac
     if ! nsenter --target "$_kp_h" --mount -- sh -c "$kp__mount_script" \
-            kp-node "$_kp_d" > "$_kp_d/mount.log" 2>&1; then
+            kp-node "$_kp_d" "${KP_OCF_DIR:-}" > "$_kp_d/mount.log" 2>&1; then
         kt_log "node $1: Pacemaker's mounts failed: $(cat "$_kp_d/mount.log")"
         return 1
     fi
