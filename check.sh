@@ -4,7 +4,8 @@
 # Installs what is missing (Debian packages, the deb-src entry, Debian's
 # QEMU source), builds the project, the patched QEMU and the test guest
 # (both cached in /var/cache/kemari), runs `make check` and then
-# `make distcheck`.  Prints the time per phase and ends with the line
+# `make distcheck` (the tarball: unit tests and one integration test of
+# each kind, see Makefile.am's SMOKE_TESTS).  Prints the time per phase and ends with the line
 # "N passed, N failed" (one count per test program or script).
 # Exit status: 0 only when every test passed.
 set -eu
