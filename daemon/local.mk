@@ -131,8 +131,10 @@ daemon/kemarid.service: daemon/kemarid.service.in Makefile
 
 # kemarid, kemari(1), corosync and QEMU pairs on three simulated nodes.
 INTEGRATION_TESTS += tests/integration/kemarid-cluster.sh
-# A primary cut off and superseded is destroyed when it is back.
-INTEGRATION_TESTS += tests/integration/kemarid-partition.sh
+# A primary cut off and superseded is destroyed when it is back (its
+# QEMU with the direct backend, its domain with the libvirt backend).
+INTEGRATION_TESTS += tests/integration/kemarid-partition.sh \
+	tests/integration/kemarid-libvirt-partition.sh
 
 # (tests/local.mk puts $(INTEGRATION_TESTS) in EXTRA_DIST)
 INTEGRATION_TESTS += tests/fuzz/run-fuzz.sh
