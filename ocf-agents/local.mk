@@ -18,3 +18,6 @@ EXTRA_DIST += $(OCF_UNIT_TESTS) \
 	tests/unit/ocf/fake-crm_attribute.sh tests/unit/ocf/make-cibs.sh \
 	tests/unit/ocf/fresh.xml tests/unit/ocf/running.xml \
 	tests/unit/ocf/lost-insync.xml tests/unit/ocf/lost-stale.xml
+
+# ocf-tester on the agent against live corosync, libvirtd and kemarid
+INTEGRATION_TESTS += tests/integration/ocf-tester.sh
