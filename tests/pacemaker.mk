@@ -16,3 +16,24 @@ INTEGRATION_TESTS += tests/integration/pacemaker-fencing.sh
 # the primary's node killed, fenced, the secondary promoted, the node
 # back as the new secondary.
 INTEGRATION_TESTS += tests/integration/pacemaker-kemari.sh
+
+# Benchmark (prints figures, asserts nothing): on the same 2 nodes and
+# guest, Kemari's failover (ocf:kemari:KemariDomain) against a restart
+# by ocf:heartbeat:VirtualDomain, node death to the guest answering and
+# what each loses.  BENCH_TRIALS (default 10) trials of each.
+EXTRA_DIST += tests/bench/pacemaker-bench.sh
+bench-pacemaker: all kemari-guest
+	$(AM_TESTS_ENVIRONMENT) $(SHELL) \
+	    $(srcdir)/tests/bench/pacemaker-bench.sh
+.PHONY: bench-pacemaker
+
+# Partitions of the whole stack on 2 nodes, priority-fencing-delay: the
+# primary's node cut off, then the secondary's; sampled every ~0.2 s on
+# both sides, never two running primaries, the node with the primary
+# wins, the other is fenced and comes back as the secondary.
+INTEGRATION_TESTS += tests/integration/pacemaker-kemari-partition.sh
+# The 3-node variant (quorum 2 of 3, clone-max=3, two deaths in a row)
+# starts vm1 cold through Pacemaker, so the guest is protected while it
+# boots and stops sending after the first failover (engine bug, open):
+# not in make check until that is fixed; run it by hand.
+EXTRA_DIST += tests/integration/pacemaker-kemari-3node.sh

@@ -25,6 +25,11 @@
 #                       guest's next UDP datagram at the observer; sets
 #                       KD_KILL_MS (when) and KD_ANSWER_MS (after how
 #                       long; empty if none came)
+# kd_wait_progress SECS [UDP TCP]  until the guest went on: the UDP
+#                       observer's highest number grew by UDP (default
+#                       100) and, when a TCP observer runs (tcp.status),
+#                       its records by TCP (default 10), within SECS;
+#                       KD_PROGRESS says what was seen ("udp A->B tcp C->D")
 
 KEMARID=${top_builddir:-.}/daemon/kemarid
 KEMARI=${top_builddir:-.}/daemon/kemari
@@ -184,5 +189,24 @@ kemari.peer_mac=02:00:00:00:00:01 $2" \
             return 1
         }
         sleep 0.1
+    done
+}
+
+# shellcheck disable=SC2034  # KD_PROGRESS: for the caller
+kd_wait_progress() {
+    _kd_u0=$(kt_status_field "$KT_DIR/udp.status" highest)
+    _kd_c0=$(kt_status_field "$KT_DIR/tcp.status" records)
+    _kd_t=$(( $1 * 10 ))
+    while :; do
+        _kd_u=$(kt_status_field "$KT_DIR/udp.status" highest)
+        _kd_c=$(kt_status_field "$KT_DIR/tcp.status" records)
+        KD_PROGRESS="udp ${_kd_u0:-none}->${_kd_u:-none}"
+        [ -z "$_kd_c0" ] || KD_PROGRESS="$KD_PROGRESS tcp $_kd_c0->${_kd_c:-0}"
+        [ "${_kd_u:-0}" -ge $(( ${_kd_u0:-0} + ${2:-100} )) ] &&
+            { [ -z "$_kd_c0" ] ||
+              [ "${_kd_c:-0}" -ge $(( _kd_c0 + ${3:-10} )) ]; } && return 0
+        [ "$_kd_t" -gt 0 ] || return 1
+        sleep 0.1
+        _kd_t=$((_kd_t - 1))
     done
 }
