@@ -106,7 +106,7 @@ sleep 0.5                   # releases of epochs acknowledged before
 
 h1=$(kt_status_field "$KT_DIR/udp.status" highest)
 max=0 min=
-for i in 1 2 3 4 5 6; do
+for _ in 1 2 3 4 5 6; do
     b=$(held_bytes)
     [ "${b:-0}" -gt "$max" ] && max=$b
     [ -z "$min" ] || [ "${b:-0}" -lt "$min" ] && min=${b:-0}
