@@ -150,7 +150,7 @@ until grep -q KEMARI-GUEST-READY "$(kl_console "$pri" vm1)" 2>/dev/null; do
     [ $n -lt 1800 ] || kt_die "guest did not boot"
     sleep 0.1
 done
-kt_check "the agent asked for protection: node$sec holds the standby copy" \
+kt_check "node$sec holds the standby copy" \
     kd_wait_field "$sec" state STANDBY 240
 # roles PRIMARY-ROLE SECONDARY-ROLE: kp_where's answer (sorted by node)
 roles() {
