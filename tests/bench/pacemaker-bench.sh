@@ -81,10 +81,7 @@ KD_BACKEND=libvirt
 KD_POLICY=pacemaker
 KD_LOG_LEVEL=info
 KP_WITH_LIBVIRT=1
-KP_OCF_DIR=$KT_DIR/ocf
-mkdir -p "$KP_OCF_DIR/kemari"
-install -m 0755 "${top_srcdir:-.}/ocf-agents/KemariDomain" \
-    "$KP_OCF_DIR/kemari/KemariDomain"
+kd_ocf_agent || kt_die "cannot install the agent for the nodes"
 K_RES=$KT_DIR/kemari.res
 V_RES=$KT_DIR/vd.res
 : > "$K_RES"
@@ -94,26 +91,12 @@ say() { printf '%s\n' "$*"; }
 
 # ------------------------------------------------------------- helpers
 
-# node_daemons I: libvirtd (with the hook) and kemarid on node I, the
-# socket where the agent looks (as in pacemaker-kemari.sh)
-node_daemons() {
-    kd_libvirt_hook "$1" || return 1
-    if [ -z "$(kl_libvirtd_pid "$1")" ] ||
-       ! kill -0 "$(kl_libvirtd_pid "$1")" 2>/dev/null; then
-        kl_start "$1" || return 1
-    fi
-    kd_start "$1" || return 1
-    mkdir -p "$(kl_dir "$1")/run/kemari" &&
-        ln -sf "$KT_DIR/n$1/kemarid.sock" \
-            "$(kl_dir "$1")/run/kemari/kemarid.sock"
-}
-
 # node_back I: node I boots again (link, namespaces, corosync, libvirtd,
 # Pacemaker, then the hook and kemarid)
 node_back() {
     kc_restore_link "$1"
     kp_node_up "$1" || return 1
-    node_daemons "$1"
+    kd_node_daemons "$1"
 }
 
 # roles_where PROMOTED-NODE: kp_where's answer with PROMOTED-NODE
@@ -352,7 +335,7 @@ kc_wait_quorate 1 60 || kt_die "corosync is not quorate"
 kt_disk "$disk_size"
 for i in 1 2; do
     kp_prepare $i || kt_die "node $i: no namespaces"
-    node_daemons $i || kt_die "node $i: libvirtd or kemarid did not start"
+    kd_node_daemons $i || kt_die "node $i: libvirtd or kemarid did not start"
 done
 kd_wait_eligible 1 1 30 || kt_die "node1 does not see node2: $(km 1 nodes)"
 for i in 1 2; do

@@ -46,23 +46,8 @@ kt_mkdir
 KD_BACKEND=libvirt
 KD_POLICY=pacemaker
 KP_WITH_LIBVIRT=1
-KP_OCF_DIR=$KT_DIR/ocf
-mkdir -p "$KP_OCF_DIR/kemari"
-install -m 0755 "${top_srcdir:-.}/ocf-agents/KemariDomain" \
-    "$KP_OCF_DIR/kemari/KemariDomain"
+kd_ocf_agent || kt_die "cannot install the agent for the nodes"
 
-# node_daemons I: libvirtd (with the hook) and kemarid on node I
-node_daemons() {
-    kd_libvirt_hook "$1" || return 1
-    if [ -z "$(kl_libvirtd_pid "$1")" ] ||
-       ! kill -0 "$(kl_libvirtd_pid "$1")" 2>/dev/null; then
-        kl_start "$1" || return 1
-    fi
-    kd_start "$1" || return 1
-    mkdir -p "$(kl_dir "$1")/run/kemari" &&
-        ln -sf "$KT_DIR/n$1/kemarid.sock" \
-            "$(kl_dir "$1")/run/kemari/kemarid.sock"
-}
 
 kc_cluster 3 "k3$$" || kt_die "cannot build the simulated nodes"
 for i in 1 2 3; do
@@ -72,7 +57,7 @@ kc_wait_quorate 1 60 || kt_die "corosync is not quorate"
 kt_disk 64M
 for i in 1 2 3; do
     kp_prepare $i || kt_die "node $i: no namespaces"
-    node_daemons $i || kt_die "node $i: libvirtd or kemarid did not start"
+    kd_node_daemons $i || kt_die "node $i: libvirtd or kemarid did not start"
 done
 kd_wait_eligible 1 2 30 || kt_die "node1 does not see the others: $(km 1 nodes)"
 for i in 1 2 3; do
@@ -199,7 +184,7 @@ back() {
     b_what=$1 b_i=$2 b_p=$3 b_s=$4
     b_t=$(kd_now_ms)
     kp_node_up "$b_i" || kt_die "$b_what: node$b_i did not boot again"
-    node_daemons "$b_i" ||
+    kd_node_daemons "$b_i" ||
         kt_die "$b_what: node$b_i: libvirtd or kemarid did not start"
     if kp_wait_where "$b_p" vm1-clone "$(where "$b_p" "$b_s" "$b_i")" 120; then
         kt_pass "$b_what: node$b_i is back: Unpromoted beside node$b_p" \

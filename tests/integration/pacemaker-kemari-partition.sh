@@ -49,26 +49,11 @@ kt_mkdir
 KD_BACKEND=libvirt
 KD_POLICY=pacemaker
 KP_WITH_LIBVIRT=1
-KP_OCF_DIR=$KT_DIR/ocf
-mkdir -p "$KP_OCF_DIR/kemari"
-install -m 0755 "${top_srcdir:-.}/ocf-agents/KemariDomain" \
-    "$KP_OCF_DIR/kemari/KemariDomain"
+kd_ocf_agent || kt_die "cannot install the agent for the nodes"
 # priority-fencing-delay, seconds: far longer than the winner needs to
 # become DC of its half and fence (a few seconds here, on a loaded host)
 PFD=${KEMARI_PRIORITY_FENCING_DELAY:-10}
 
-# node_daemons I: libvirtd (with the hook) and kemarid on node I
-node_daemons() {
-    kd_libvirt_hook "$1" || return 1
-    if [ -z "$(kl_libvirtd_pid "$1")" ] ||
-       ! kill -0 "$(kl_libvirtd_pid "$1")" 2>/dev/null; then
-        kl_start "$1" || return 1
-    fi
-    kd_start "$1" || return 1
-    mkdir -p "$(kl_dir "$1")/run/kemari" &&
-        ln -sf "$KT_DIR/n$1/kemarid.sock" \
-            "$(kl_dir "$1")/run/kemari/kemarid.sock"
-}
 
 KC_TWO_NODE=1
 kc_cluster 2 "kq$$" || kt_die "cannot build the simulated nodes"
@@ -79,7 +64,7 @@ kc_wait_quorate 1 60 || kt_die "corosync is not quorate"
 kt_disk 64M
 for i in 1 2; do
     kp_prepare $i || kt_die "node $i: no namespaces"
-    node_daemons $i || kt_die "node $i: libvirtd or kemarid did not start"
+    kd_node_daemons $i || kt_die "node $i: libvirtd or kemarid did not start"
 done
 kd_wait_eligible 1 1 30 || kt_die "node1 does not see node2: $(km 1 nodes)"
 for i in 1 2; do
@@ -360,7 +345,7 @@ outputs_flow() {
 comeback() {
     _c_t=$(now_ms)
     kp_node_up "$LOSE" || kt_die "$1: node$LOSE did not boot again"
-    node_daemons "$LOSE" ||
+    kd_node_daemons "$LOSE" ||
         kt_die "$1: node$LOSE: libvirtd or kemarid did not start"
     if kp_wait_where "$pri" vm1-clone "$(roles Promoted Unpromoted)" 120 &&
        kd_wait_field "$sec" state STANDBY 240; then

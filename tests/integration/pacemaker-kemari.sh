@@ -42,25 +42,8 @@ kt_mkdir
 KD_BACKEND=libvirt
 KD_POLICY=pacemaker
 KP_WITH_LIBVIRT=1
-# the agent of this tree, as ocf:kemari:KemariDomain inside the nodes
-KP_OCF_DIR=$KT_DIR/ocf
-mkdir -p "$KP_OCF_DIR/kemari"
-install -m 0755 "${top_srcdir:-.}/ocf-agents/KemariDomain" \
-    "$KP_OCF_DIR/kemari/KemariDomain"
+kd_ocf_agent || kt_die "cannot install the agent for the nodes"
 
-# node_daemons I: libvirtd (with the hook) and kemarid on node I; the
-# agent finds kemarid at the default /run/kemari/kemarid.sock of the node
-node_daemons() {
-    kd_libvirt_hook "$1" || return 1
-    if [ -z "$(kl_libvirtd_pid "$1")" ] ||
-       ! kill -0 "$(kl_libvirtd_pid "$1")" 2>/dev/null; then
-        kl_start "$1" || return 1
-    fi
-    kd_start "$1" || return 1
-    mkdir -p "$(kl_dir "$1")/run/kemari" &&
-        ln -sf "$KT_DIR/n$1/kemarid.sock" \
-            "$(kl_dir "$1")/run/kemari/kemarid.sock"
-}
 
 KC_TWO_NODE=1
 kc_cluster 2 "kk$$" || kt_die "cannot build the simulated nodes"
@@ -71,7 +54,7 @@ kc_wait_quorate 1 60 || kt_die "corosync is not quorate"
 kt_disk 64M
 for i in 1 2; do
     kp_prepare $i || kt_die "node $i: no namespaces"
-    node_daemons $i || kt_die "node $i: libvirtd or kemarid did not start"
+    kd_node_daemons $i || kt_die "node $i: libvirtd or kemarid did not start"
 done
 kd_wait_eligible 1 1 30 || kt_die "node1 does not see node2: $(km 1 nodes)"
 for i in 1 2; do
@@ -215,7 +198,7 @@ grep -a "KemariDomain.*vm1\|kemari failover" "$(kp_log "$sec")" |
 kc_restore_link "$pri"
 t0=$(kd_now_ms)
 kp_node_up "$pri" || kt_die "node$pri did not boot again"
-node_daemons "$pri" || kt_die "node$pri: libvirtd or kemarid did not start"
+kd_node_daemons "$pri" || kt_die "node$pri: libvirtd or kemarid did not start"
 if kp_wait_where "$sec" vm1-clone "$(roles Unpromoted Promoted)" 120 &&
    kd_wait_field "$pri" state STANDBY 240; then
     kt_pass "node$pri is back as the secondary (STANDBY) after" \

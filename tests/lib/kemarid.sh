@@ -20,6 +20,13 @@
 # kd_libvirt_hook I     installs kemari-hook in node I's libvirt hooks
 #                       (before kl_start), talking to node I's kemarid,
 #                       disks under $KT_DIR counting as shared storage
+# kd_node_daemons I     kd_libvirt_hook, libvirtd (unless it runs) and
+#                       kemarid on node I, whose socket is linked where
+#                       the OCF agent looks (/run/kemari/kemarid.sock of
+#                       the node)
+# kd_ocf_agent          ocf-agents/KemariDomain of this tree under
+#                       $KT_DIR/ocf, set as KP_OCF_DIR (pacemaker.sh): the
+#                       nodes see it as ocf:kemari:KemariDomain
 # kd_now_ms             wall clock in milliseconds
 # kd_kill_and_wait I    kc_kill_node I, then wait (30 s at most) for the
 #                       guest's next UDP datagram at the observer; sets
@@ -37,6 +44,26 @@ KD_KVMCHECK=${top_builddir:-.}/tools/kvm-check/kemari-kvm-check
 KD_HOOK=${top_builddir:-.}/libvirt-driver/kemari-hook
 
 kd_now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+kd_node_daemons() {
+    kd_libvirt_hook "$1" || return 1
+    if [ -z "$(kl_libvirtd_pid "$1")" ] ||
+       ! kill -0 "$(kl_libvirtd_pid "$1")" 2>/dev/null; then
+        kl_start "$1" || return 1
+    fi
+    kd_start "$1" || return 1
+    mkdir -p "$(kl_dir "$1")/run/kemari" &&
+        ln -sf "$KT_DIR/n$1/kemarid.sock" \
+            "$(kl_dir "$1")/run/kemari/kemarid.sock"
+}
+
+# shellcheck disable=SC2034  # KP_OCF_DIR: read by pacemaker.sh
+kd_ocf_agent() {
+    KP_OCF_DIR=$KT_DIR/ocf
+    mkdir -p "$KP_OCF_DIR/kemari" &&
+        install -m 0755 "${top_srcdir:-.}/ocf-agents/KemariDomain" \
+            "$KP_OCF_DIR/kemari/KemariDomain"
+}
 
 kd_libvirt_hook() {
     _kd_hooks=$(kl_dir "$1")/etc/hooks/qemu.d
