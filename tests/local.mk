@@ -45,6 +45,7 @@ INTEGRATION_TESTS += tests/integration/guest-boot.sh \
 	tests/integration/engine-failover.sh \
 	tests/integration/engine-failover-smp.sh \
 	tests/integration/engine-failover-cutoff.sh \
+	tests/integration/engine-failover-early.sh \
 	tests/integration/engine-secondary-loss.sh \
 	tests/integration/engine-held-limit.sh \
 	tests/integration/engine-reprotect.sh \
@@ -52,9 +53,6 @@ INTEGRATION_TESTS += tests/integration/guest-boot.sh \
 	tests/integration/engine-refuse.sh \
 	tests/integration/qemu-migration-test.sh
 EXTRA_DIST += $(INTEGRATION_TESTS)
-# A guest protected while it boots stops sending after a failover (engine
-# bug, open): this test shows it and is run by hand until it is fixed.
-EXTRA_DIST += tests/integration/engine-failover-early.sh
 
 # Benchmarks: programs that print figures, not tests (`make bench`).
 EXTRA_DIST += tests/bench/engine-bench.sh

@@ -33,7 +33,6 @@ bench-pacemaker: all kemari-guest
 # wins, the other is fenced and comes back as the secondary.
 INTEGRATION_TESTS += tests/integration/pacemaker-kemari-partition.sh
 # The 3-node variant (quorum 2 of 3, clone-max=3, two deaths in a row)
-# starts vm1 cold through Pacemaker, so the guest is protected while it
-# boots and stops sending after the first failover (engine bug, open):
-# not in make check until that is fixed; run it by hand.
-EXTRA_DIST += tests/integration/pacemaker-kemari-3node.sh
+# starts vm1 cold through Pacemaker: the guest is protected while it
+# boots.
+INTEGRATION_TESTS += tests/integration/pacemaker-kemari-3node.sh
