@@ -28,15 +28,21 @@ if [ $check_rc = 0 ] && [ $rc != 0 ]; then
 fi
 
 # One result per test, from automake's .trs files.
-pass=0 fail=0 skip=0
+pass=0 fail=0 skip=0 failed=
 for trs in $(find "$KEMARI_BUILD/tests" -name '*.trs' 2>/dev/null | sort); do
     res=$(sed -n 's/^:test-result: //p' "$trs")
     name=${trs#"$KEMARI_BUILD"/}
     case "$res" in
     PASS|XFAIL) pass=$((pass + 1)) ;;
     SKIP) skip=$((skip + 1)); echo "skipped: ${name%.trs}" ;;
-    *) fail=$((fail + 1)); echo "FAILED: ${name%.trs} (see ${name%.trs}.log)" ;;
+    *) fail=$((fail + 1)); failed="$failed ${trs%.trs}.log"
+       echo "FAILED: ${name%.trs} (see ${name%.trs}.log)" ;;
     esac
+done
+# The end of each failed test's log, so that CI's output shows why.
+for log in $failed; do
+    echo "---- last 60 lines of ${log#"$KEMARI_BUILD"/} ----"
+    tail -n 60 "$log" 2>/dev/null || true
 done
 # A build or distcheck failure is a failure even if no test ran.
 if [ $rc != 0 ] && [ $fail = 0 ]; then

@@ -47,7 +47,8 @@ kd_wait_eligible 1 1 30 || kt_die "node1 does not see node2: $(km 1 nodes)"
 meta="<metadata><kemari:kemari xmlns:kemari='https://kemari.dev/xmlns/libvirt/1.0'><kemari:peer node='node1'/><kemari:peer node='node2'/><kemari:failover policy='pacemaker'/></kemari:kemari></metadata>"
 kl_domxml vm1 "$meta" > "$KT_DIR/vm1.xml"
 
-if kl_on 1 env OCF_ROOT=/usr/lib/ocf ocf-tester -n vm1 \
+# -v: the agent's own messages are kept, for when an action fails
+if kl_on 1 env OCF_ROOT=/usr/lib/ocf ocf-tester -v -n vm1 \
         -o domain=vm1 -o config="$KT_DIR/vm1.xml" \
         -o kemari_bin="$KEMARI" -o kemari_socket="$KT_DIR/n1/kemarid.sock" \
         "$agent" > "$KT_DIR/ocf-tester.out" 2>&1; then

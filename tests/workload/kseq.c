@@ -742,9 +742,21 @@ cmd_udp_recv(int argc, char **argv)
                     kseq_strerror(err));
             continue;
         }
-        if (kseq_checker_add(&c, &r) == 0 && log) {
-            fprintf(log, "%" PRIu64 " %016" PRIx64 " %016" PRIx64 "\n",
-                    r.seq, r.stream, kseq_payload_hash(r.payload));
+        switch (kseq_checker_add(&c, &r)) {
+        case 0:
+            if (log) {
+                fprintf(log, "%" PRIu64 " %016" PRIx64 " %016" PRIx64 "\n",
+                        r.seq, r.stream, kseq_payload_hash(r.payload));
+            }
+            break;
+        case 1:
+            if (c.duplicates <= 10) {
+                fprintf(stderr, "kseq: seq %" PRIu64 " received again"
+                        " (highest so far %" PRIu64 ")\n", r.seq, c.highest);
+            }
+            break;
+        default:
+            break;
         }
         t = now_ns(CLOCK_MONOTONIC);
         if (o.status && t - last_status > 50000000ull) {
