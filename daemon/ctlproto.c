@@ -60,6 +60,7 @@ static const struct cmd_spec cmd_specs[CTLPROTO_CMD_COUNT] = {
     [CTLPROTO_CMD_HOOK_EVENT] = {
         "hook-event", { { "vm", ARG_NAME, true },
                         { "op", ARG_HOOK_OP, true } } },
+    [CTLPROTO_CMD_FENCED] = { "fenced", { { "node", ARG_NAME, true } } },
 };
 
 static const char *const error_names[CTLPROTO_ERROR_COUNT] = {
@@ -281,7 +282,8 @@ parse_arg(const struct cmd_spec *spec, const struct arg_spec *a,
                                "(1 to 64 of A-Z a-z 0-9 _ . -, not starting "
                                "with . or -)", spec->name, a->name);
         }
-        g_strlcpy(strcmp(a->name, "peer") == 0 ? out->peer : out->vm, s,
+        /* "vm", or a node: "peer" (start), "node" (fenced) */
+        g_strlcpy(strcmp(a->name, "vm") == 0 ? out->vm : out->peer, s,
                   CTLPROTO_NAME_MAX + 1);
         return true;
     case ARG_INTERVAL:
@@ -408,7 +410,7 @@ ctlproto_request_parse(const char *line, size_t len,
         return bad_request(error, CTLPROTO_ERROR_UNKNOWN_COMMAND,
                            "unknown command '%s' (known: status, start, "
                            "stop, failover, nodes, stats-subscribe, "
-                           "hook-event)", shown);
+                           "hook-event, fenced)", shown);
     }
     out->command = (enum ctlproto_command)i;
     return parse_args(&cmd_specs[i], json_object_get_member(obj, "args"),
@@ -459,7 +461,7 @@ ctlproto_request_format(const struct ctlproto_request *req)
     json_builder_begin_object(b);
     for (i = 0; i < MAX_ARGS && spec->args[i].name; i++) {
         const struct arg_spec *a = &spec->args[i];
-        const char *s = strcmp(a->name, "peer") == 0 ? req->peer : req->vm;
+        const char *s = strcmp(a->name, "vm") == 0 ? req->vm : req->peer;
 
         if (a->kind == ARG_NAME && s[0] != '\0') {
             json_builder_set_member_name(b, a->name);

@@ -51,6 +51,8 @@ enum ctlproto_command {
     CTLPROTO_CMD_HOOK_EVENT,    /* args: vm, op: the libvirt hook says the
                                  * domain's QEMU changed (started, stopped,
                                  * release) */
+    CTLPROTO_CMD_FENCED,        /* args: node: it was fenced (down for
+                                 * good); appended, like every command */
     CTLPROTO_CMD_COUNT
 };
 
@@ -59,7 +61,7 @@ struct ctlproto_request {
     int64_t id;                 /* 0..CTLPROTO_ID_MAX; -1 if unknown */
     enum ctlproto_command command;
     char vm[CTLPROTO_NAME_MAX + 1];
-    char peer[CTLPROTO_NAME_MAX + 1];   /* start only */
+    char peer[CTLPROTO_NAME_MAX + 1];   /* start: "peer"; fenced: "node" */
     char op[CTLPROTO_OP_MAX + 1];       /* hook-event only */
     unsigned interval_ms;       /* stats-subscribe only */
 };

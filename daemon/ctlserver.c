@@ -432,6 +432,65 @@ find_vm(struct kd *kd, const char *name, GError **error)
     return vm;
 }
 
+/*
+ * fenced NODE: NODE is down for good, so a copy of a VM there can no
+ * longer run.  Refused for this node and for a node in this node's
+ * membership (a fenced node has left it).  The result names the VMs
+ * whose other copy was on NODE: {"node": NAME, "vms": [NAME...]}.
+ */
+static JsonNode *
+fenced_result(struct kd *kd, const char *name, GError **error)
+{
+    g_autoptr(JsonBuilder) b = NULL;
+    g_autoptr(GPtrArray) vms = NULL;
+    struct kd_node *node;
+    GHashTableIter it;
+    gpointer value;
+    guint i;
+
+    if (strcmp(name, kd->node_name) == 0) {
+        g_set_error(error, CTLPROTO_ERROR, CTLPROTO_ERROR_REFUSED,
+                    "%s is this node", name);
+        return NULL;
+    }
+    node = kd_node_by_name(kd, name);
+    if (!node) {
+        g_set_error(error, CTLPROTO_ERROR, CTLPROTO_ERROR_NOT_FOUND,
+                    "no node named %s has announced itself in the "
+                    "cluster (see kemari nodes)", name);
+        return NULL;
+    }
+    if (kd->up && membership_view_has_node(&kd->view, node->id)) {
+        g_set_error(error, CTLPROTO_ERROR, CTLPROTO_ERROR_REFUSED,
+                    "%s is in this node's membership: it was not fenced",
+                    name);
+        return NULL;
+    }
+    log_info("node %s (%u) reported fenced", name, node->id);
+    b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "node");
+    json_builder_add_string_value(b, name);
+    json_builder_set_member_name(b, "vms");
+    json_builder_begin_array(b);
+    /* feeding an event may change the table: walk a copy */
+    vms = g_ptr_array_new();
+    g_hash_table_iter_init(&it, kd->vms);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        g_ptr_array_add(vms, value);
+    }
+    for (i = 0; i < vms->len; i++) {
+        struct kd_vm *vm = g_ptr_array_index(vms, i);
+
+        if (kd_vm_peer_fenced(vm, node->id)) {
+            json_builder_add_string_value(b, vm->name);
+        }
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
 /* Handles one request; false when the client was dropped. */
 static bool
 handle(struct ctlclient *c, const struct ctlproto_request *req)
@@ -519,6 +578,9 @@ handle(struct ctlclient *c, const struct ctlproto_request *req)
         log_info("libvirt hook: domain %s %s", req->vm, req->op);
         kd->backend->scan(kd);
         result = json_node_init_object(json_node_alloc(), json_object_new());
+        break;
+    case CTLPROTO_CMD_FENCED:
+        result = fenced_result(kd, req->peer, &err);
         break;
     case CTLPROTO_CMD_COUNT:
         break;

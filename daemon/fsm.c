@@ -74,6 +74,7 @@ static const char *const event_names[VMFSM_EVENT_COUNT] = {
     [VMFSM_EV_FAILOVER_FAILED] = "failover-failed",
     [VMFSM_EV_STOP_REQUESTED] = "stop-requested",
     [VMFSM_EV_QEMU_EXITED] = "qemu-exited",
+    [VMFSM_EV_PEER_FENCED] = "peer-fenced",
 };
 
 static const char *const fx_names[VMFSM_FX_COUNT] = {
@@ -197,6 +198,7 @@ unpair(struct vmfsm *fsm)
     fsm->peer_node = 0;
     fsm->peer_present = false;
     fsm->peer_released = false;
+    fsm->peer_fenced = false;
     fsm->stream_broken = false;
 }
 
@@ -208,6 +210,7 @@ pair_with(struct vmfsm *fsm, uint32_t node, uint64_t epoch)
     fsm->epoch = epoch;
     fsm->peer_present = true;
     fsm->peer_released = false;
+    fsm->peer_fenced = false;
     fsm->stream_broken = false;
     fsm->protect_wanted = true;
 }
@@ -378,8 +381,7 @@ h_sync_done(struct vmfsm *fsm, const struct vmfsm_event_data *d,
 
 /*
  * Outputs held so far may be released: the secondary can no longer
- * fail over (its node is gone from our quorate membership, or it
- * released its copy).
+ * fail over (see secondary_confirmed_gone()).
  */
 static int
 release_outputs(struct vmfsm *fsm, struct vmfsm_effects *fx)
@@ -388,12 +390,23 @@ release_outputs(struct vmfsm *fsm, struct vmfsm_effects *fx)
     return go_unprotected(fsm, fx);
 }
 
-/* Whether the secondary is confirmed unable to take over. */
+/*
+ * Whether the secondary is confirmed unable to take over: it released
+ * its copy, or its node was fenced, or (standalone policy) its node is
+ * gone from our quorate membership.  Under the pacemaker policy the
+ * membership proves nothing: in a two_node cluster the secondary's half
+ * of a partition is quorate too, and its Pacemaker may fence this node
+ * and promote the secondary.  Pacemaker's fencing decides, reported by
+ * the agent (kemari fenced).
+ */
 static bool
 secondary_confirmed_gone(const struct vmfsm *fsm)
 {
-    if (fsm->peer_released) {
+    if (fsm->peer_released || fsm->peer_fenced) {
         return true;
+    }
+    if (fsm->policy.pacemaker) {
+        return false;
     }
     return fsm->membership_up && fsm->quorate && !fsm->peer_present;
 }
@@ -571,7 +584,7 @@ static bool
 primary_confirmed_gone(const struct vmfsm *fsm)
 {
     return fsm->membership_up && fsm->quorate &&
-           (!fsm->peer_present || fsm->peer_released);
+           (!fsm->peer_present || fsm->peer_released || fsm->peer_fenced);
 }
 
 static int
@@ -624,7 +637,7 @@ h_failover_request(struct vmfsm *fsm, const struct vmfsm_event_data *d,
         *reason = "this node's partition has no quorum";
         return NEXT_REFUSE;
     }
-    if (fsm->peer_present && !fsm->peer_released) {
+    if (fsm->peer_present && !fsm->peer_released && !fsm->peer_fenced) {
         *reason = "the primary's node is still in the membership";
         return NEXT_REFUSE;
     }
@@ -844,6 +857,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = IGN,
         [VMFSM_EV_STOP_REQUESTED] = REF(R_NOT_HERE),
         [VMFSM_EV_QEMU_EXITED] = IGN,
+        [VMFSM_EV_PEER_FENCED] = IGN,
     },
     [VMFSM_UNPROTECTED] = {
         [VMFSM_EV_VM_RUNNING] = IGN,
@@ -872,6 +886,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = IGN,
         [VMFSM_EV_STOP_REQUESTED] = H(h_stop_unprotected, S(UNPROTECTED)),
         [VMFSM_EV_QEMU_EXITED] = H(h_exited_alone, S(STOPPED)),
+        [VMFSM_EV_PEER_FENCED] = IGN,
     },
     [VMFSM_PAIRING] = {
         [VMFSM_EV_VM_RUNNING] = IGN,
@@ -899,6 +914,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = IGN,
         [VMFSM_EV_STOP_REQUESTED] = H(h_pairing_cancel, S(UNPROTECTED)),
         [VMFSM_EV_QEMU_EXITED] = H(h_pairing_exited, S(STOPPED)),
+        [VMFSM_EV_PEER_FENCED] = H(h_pairing_failed, S(UNPROTECTED)),
     },
     [VMFSM_SYNCING] = {
         [VMFSM_EV_VM_RUNNING] = IGN,
@@ -926,6 +942,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = IGN,
         [VMFSM_EV_STOP_REQUESTED] = H(h_stop_protection, S(UNPROTECTED)),
         [VMFSM_EV_QEMU_EXITED] = H(h_primary_exited, S(STOPPED)),
+        [VMFSM_EV_PEER_FENCED] = H(h_secondary_lost, M_SEC_LOST),
     },
     [VMFSM_PROTECTED] = {
         [VMFSM_EV_VM_RUNNING] = IGN,
@@ -953,6 +970,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = IGN,
         [VMFSM_EV_STOP_REQUESTED] = H(h_stop_protection, S(UNPROTECTED)),
         [VMFSM_EV_QEMU_EXITED] = H(h_primary_exited, S(STOPPED)),
+        [VMFSM_EV_PEER_FENCED] = H(h_secondary_lost, M_SEC_LOST),
     },
     [VMFSM_DEGRADED] = {
         [VMFSM_EV_VM_RUNNING] = IGN,
@@ -980,6 +998,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = IGN,
         [VMFSM_EV_STOP_REQUESTED] = REF(R_HELD),
         [VMFSM_EV_QEMU_EXITED] = H(h_primary_exited, S(STOPPED)),
+        [VMFSM_EV_PEER_FENCED] = H(h_degraded_check, M_SEC_LOST),
     },
     [VMFSM_INCOMING] = {
         [VMFSM_EV_VM_RUNNING] = IGN,
@@ -1007,6 +1026,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = IGN,
         [VMFSM_EV_STOP_REQUESTED] = REF(R_STOP_ON_PRIMARY),
         [VMFSM_EV_QEMU_EXITED] = H(h_incoming_failed, S(STOPPED)),
+        [VMFSM_EV_PEER_FENCED] = H(h_secondary_quit, S(STOPPED)),
     },
     [VMFSM_RECEIVING] = {
         [VMFSM_EV_VM_RUNNING] = IGN,
@@ -1034,6 +1054,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = IGN,
         [VMFSM_EV_STOP_REQUESTED] = REF(R_STOP_ON_PRIMARY),
         [VMFSM_EV_QEMU_EXITED] = H(h_secondary_exited, S(STOPPED)),
+        [VMFSM_EV_PEER_FENCED] = H(h_secondary_quit, S(STOPPED)),
     },
     [VMFSM_STANDBY] = {
         [VMFSM_EV_VM_RUNNING] = IGN,
@@ -1062,6 +1083,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = IGN,
         [VMFSM_EV_STOP_REQUESTED] = REF(R_STOP_ON_PRIMARY),
         [VMFSM_EV_QEMU_EXITED] = H(h_secondary_exited, S(STOPPED)),
+        [VMFSM_EV_PEER_FENCED] = H(h_primary_lost, M_PRI_LOST),
     },
     [VMFSM_PRIMARY_LOST] = {
         [VMFSM_EV_VM_RUNNING] = IGN,
@@ -1091,6 +1113,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = IGN,
         [VMFSM_EV_STOP_REQUESTED] = REF(R_STOP_ON_PRIMARY),
         [VMFSM_EV_QEMU_EXITED] = H(h_secondary_exited, S(STOPPED)),
+        [VMFSM_EV_PEER_FENCED] = H(h_primary_lost, M_PRI_LOST),
     },
     [VMFSM_FAILING_OVER] = {
         [VMFSM_EV_VM_RUNNING] = IGN,
@@ -1120,6 +1143,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = H(h_failover_failed, S(STOPPED)),
         [VMFSM_EV_STOP_REQUESTED] = REF(R_FAILING_OVER),
         [VMFSM_EV_QEMU_EXITED] = H(h_failover_failed, S(STOPPED)),
+        [VMFSM_EV_PEER_FENCED] = IGN,
     },
     [VMFSM_PEER_UNKNOWN] = {
         [VMFSM_EV_VM_RUNNING] = IGN,
@@ -1147,6 +1171,7 @@ static const struct vmfsm_cell vmfsm_table[VMFSM_STATE_COUNT]
         [VMFSM_EV_FAILOVER_FAILED] = IGN,
         [VMFSM_EV_STOP_REQUESTED] = REF(R_UNKNOWN),
         [VMFSM_EV_QEMU_EXITED] = H(h_unknown_exited, S(STOPPED)),
+        [VMFSM_EV_PEER_FENCED] = IGN,
     },
 };
 
@@ -1285,6 +1310,11 @@ update_facts(struct vmfsm *fsm, enum vmfsm_event ev,
             fsm->stream_broken = true;
         }
         return true;
+    case VMFSM_EV_PEER_FENCED:
+        if (ours) {
+            fsm->peer_fenced = true;
+        }
+        return ours;
     default:
         break;
     }

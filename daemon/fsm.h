@@ -17,9 +17,13 @@
  *   - a partition without quorum never fails over and never releases
  *     held outputs;
  *   - a primary that lost its secondary keeps outputs held until the
- *     secondary's node is gone from a quorate membership (or the
- *     secondary explicitly released its copy), then continues
- *     unprotected;
+ *     secondary is confirmed unable to take over, then continues
+ *     unprotected.  Confirmed: the secondary released its copy, or its
+ *     node was fenced (`kemari fenced`), or, under the standalone policy
+ *     only, its node is gone from a quorate membership.  Under the
+ *     pacemaker policy membership is not enough: with two_node both
+ *     halves of a partition are quorate, and Pacemaker may yet promote
+ *     the secondary after fencing this node;
  *   - a secondary fails over on its own only under the standalone
  *     policy and only while quorate; under the pacemaker policy only
  *     an explicit failover request (from Pacemaker's agent) makes it
@@ -119,6 +123,9 @@ enum vmfsm_event {
     VMFSM_EV_STOP_REQUESTED,     /* operator */
     VMFSM_EV_QEMU_EXITED,        /* backend: our QEMU is gone;
                                   * data.clean = guest shut down */
+    VMFSM_EV_PEER_FENCED,        /* operator or Pacemaker's agent:
+                                  * data.node is down for good (fenced):
+                                  * a copy there can no longer run */
     VMFSM_EVENT_COUNT
 };
 
@@ -216,6 +223,8 @@ struct vmfsm {
                                  * since the pairing started */
     bool peer_released;         /* the peer sent RELEASE for this epoch:
                                  * its copy is gone for good */
+    bool peer_fenced;           /* the peer's node was fenced since the
+                                 * pairing began */
     /* PEER_UNKNOWN only: the state to resume from when corosync is back */
     enum vmfsm_state resume_state;
 };

@@ -88,6 +88,10 @@ static const char usage_text[] =
 "  failover VM [--no-wait] [--timeout SECS]\n"
 "                         make the secondary of VM on this node take over\n"
 "  nodes                  the cluster's nodes as this node sees them\n"
+"  fenced NODE            NODE was fenced (powered off or cut off for\n"
+"                         good): primaries here whose secondary was there\n"
+"                         continue unprotected.  Pacemaker's agent says it\n"
+"                         after fencing; say it by hand only when sure\n"
 "  stats [VM] [--interval MS] [--count N]\n"
 "                         live checkpoint statistics\n"
 "  help                   this text\n"
@@ -592,10 +596,11 @@ print_nodes(JsonObject *res)
     clitab_print(t, stdout, true);
 }
 
+/* One request; its result printed by PRINT, or as JSON with --json. */
 static int
-cmd_nodes(struct cli *cli)
+call_and_print(struct cli *cli, struct ctlproto_request *req,
+               void (*print)(struct cli *cli, JsonNode *body))
 {
-    struct ctlproto_request req = { .command = CTLPROTO_CMD_NODES };
     struct ctlproto_reply r;
     g_autoptr(cliconn) c = NULL;
     int rc = 0;
@@ -603,16 +608,61 @@ cmd_nodes(struct cli *cli)
     if (!(c = connect_daemon(cli, &rc))) {
         return rc;
     }
-    if ((rc = call(c, &req, &r)) != 0) {
+    if ((rc = call(c, req, &r)) != 0) {
         return rc;
     }
     if (cli->json) {
         print_json(r.body);
     } else {
-        print_nodes(json_node_get_object(r.body));
+        print(cli, r.body);
     }
     ctlproto_reply_clear(&r);
     return 0;
+}
+
+static void
+print_nodes_reply(struct cli *cli, JsonNode *body)
+{
+    print_nodes(json_node_get_object(body));
+}
+
+static int
+cmd_nodes(struct cli *cli)
+{
+    struct ctlproto_request req = { .command = CTLPROTO_CMD_NODES };
+
+    return call_and_print(cli, &req, print_nodes_reply);
+}
+
+/* fenced NODE: one request; prints the VMs it concerned */
+static void
+print_fenced_reply(struct cli *cli, JsonNode *body)
+{
+    JsonArray *vms = JSON_NODE_HOLDS_OBJECT(body) ?
+                     array_member(json_node_get_object(body), "vms") : NULL;
+    guint i;
+
+    printf("%s: fenced", cli->args[0]);
+    if (vms && json_array_get_length(vms) > 0) {
+        printf("; the other copy of");
+        for (i = 0; i < json_array_get_length(vms); i++) {
+            JsonNode *n = json_array_get_element(vms, i);
+
+            printf(" %s", value_type(n) == G_TYPE_STRING ?
+                          json_node_get_string(n) : "?");
+        }
+        printf(" was there");
+    }
+    putchar('\n');
+}
+
+static int
+cmd_fenced(struct cli *cli)
+{
+    struct ctlproto_request req = { .command = CTLPROTO_CMD_FENCED };
+
+    g_strlcpy(req.peer, cli->args[0], sizeof(req.peer));
+    return call_and_print(cli, &req, print_fenced_reply);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1046,6 +1096,7 @@ static const struct command commands[] = {
     { "stop", cmd_stop, 1, 1, OPT_NO_WAIT | OPT_TIMEOUT },
     { "failover", cmd_failover, 1, 1, OPT_NO_WAIT | OPT_TIMEOUT },
     { "nodes", cmd_nodes, 0, 0, 0 },
+    { "fenced", cmd_fenced, 1, 1, 0 },
     { "stats", cmd_stats, 0, 1, OPT_INTERVAL | OPT_COUNT },
     { "help", cmd_help, 0, 1, 0 },
 };
@@ -1198,7 +1249,8 @@ parse_args(struct cli *cli, int argc, char **argv,
     cli->args = argv + optind + 1;
     cli->nargs = (unsigned)(argc - optind - 1);
     if (cli->nargs < (*cmd)->min_args) {
-        return usage_error("%s: missing VM name", (*cmd)->name);
+        return usage_error("%s: missing %s name", (*cmd)->name,
+                           (*cmd)->run == cmd_fenced ? "node" : "VM");
     }
     if (cli->nargs > (*cmd)->max_args) {
         return usage_error("%s: unexpected argument '%s'", (*cmd)->name,
@@ -1212,7 +1264,8 @@ parse_args(struct cli *cli, int argc, char **argv,
     }
     if ((*cmd)->run != cmd_help && cli->nargs > 0 &&
         !pairproto_name_valid(cli->args[0])) {
-        return usage_error("%s: invalid VM name '%s' (%s)", (*cmd)->name,
+        return usage_error("%s: invalid %s name '%s' (%s)", (*cmd)->name,
+                           (*cmd)->run == cmd_fenced ? "node" : "VM",
                            cli->args[0], NAME_RULE);
     }
     return -1;

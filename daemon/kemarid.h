@@ -165,6 +165,11 @@ void kd_vm_announce(struct kd_vm *vm);
 bool kd_vm_start(struct kd_vm *vm, uint32_t peer, GError **error);
 bool kd_vm_stop(struct kd_vm *vm, GError **error);
 bool kd_vm_failover(struct kd_vm *vm, GError **error);
+/*
+ * NODE was fenced: tells the VM if its other copy is there.  True if it
+ * was (the VM's machine then saw the event), false otherwise.
+ */
+bool kd_vm_peer_fenced(struct kd_vm *vm, uint32_t node);
 
 /* Re-protection may find a node now (HELLO or view changed). */
 void kd_vm_retry_reprotect(struct kd_vm *vm);

@@ -1004,6 +1004,21 @@ kd_vm_failover(struct kd_vm *vm, GError **error)
     return fsm_result(vm, r, why, error);
 }
 
+bool
+kd_vm_peer_fenced(struct kd_vm *vm, uint32_t node)
+{
+    struct vmfsm_event_data d = { .node = node,
+                                  .reason = "its node was fenced" };
+
+    if (node == 0 || vm->fsm->peer_node != node) {
+        return false;
+    }
+    vm_log_info(vm->name, "the node of the other copy (%u) was fenced",
+                node);
+    kd_vm_feed(vm, VMFSM_EV_PEER_FENCED, &d, NULL);
+    return true;
+}
+
 uint32_t
 kd_vm_pick_peer(struct kd_vm *vm)
 {

@@ -369,7 +369,7 @@ config() {
         op promote timeout=120s op demote timeout=120s \
         op monitor interval=3s role=Promoted timeout=30s \
         op monitor interval=4s role=Unpromoted timeout=30s \
-        promotable promoted-max=1 clone-max=2 meta priority=10
+        promotable promoted-max=1 clone-max=2 notify=true meta priority=10
 }
 # vm1 runs and is protected before Pacemaker takes it over (its probes
 # find the primary and the secondary): a guest protected while it boots

@@ -88,7 +88,7 @@ config() {
         op monitor interval=3s role=Promoted timeout=30s \
         op monitor interval=4s role=Unpromoted timeout=30s \
         promotable promoted-max=1 promoted-node-max=1 clone-max=3 \
-        clone-node-max=1 meta priority=10
+        clone-node-max=1 notify=true meta priority=10
 }
 if out=$(kp_configure 1 config 2>&1); then
     kt_pass "configuration loaded (stonith, vm1's promotable clone," \

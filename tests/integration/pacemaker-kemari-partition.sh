@@ -21,7 +21,10 @@
 #   B. The secondary's node is cut off.  Sampled the same way; the
 #      primary's node fences it, the primary keeps running and its
 #      outputs, held while the secondary's fate is unknown, flow again
-#      (not held forever); the fenced node comes back as the secondary.
+#      once the agent's notification told kemarid that node was fenced
+#      (not before: the cut-off half is quorate too and could have won
+#      the fence race; not held forever); the fenced node comes back as
+#      the secondary.
 #   Outside, the observers saw no UDP number with two payloads, one TCP
 #   connection throughout, every reported disk record on the disk.  UDP
 #   datagrams the guest sent while its node's cable was out (A) are lost
@@ -93,7 +96,7 @@ config() {
         op promote timeout=120s op demote timeout=120s \
         op monitor interval=3s role=Promoted timeout=30s \
         op monitor interval=4s role=Unpromoted timeout=30s \
-        promotable promoted-max=1 clone-max=2 meta priority=10
+        promotable promoted-max=1 clone-max=2 notify=true meta priority=10
 }
 if out=$(kp_configure 1 config 2>&1); then
     kt_pass "configuration loaded (stonith, priority-fencing-delay=${PFD}s," \
@@ -190,7 +193,9 @@ look() {
 # S_RUN (nodes that run the guest: domain running, kemarid primary),
 # S_PROM (nodes any view shows Promoted), S_1, S_2 (the looks).
 sample() {
+    # the UDP number first, with its time: the looks take a while
     _s_t=$(now_ms)
+    _s_u=$(udp_field highest)
     look 1 > "$KT_DIR/look.1" 2>/dev/null &
     _s_p1=$!
     look 2 > "$KT_DIR/look.2" 2>/dev/null &
@@ -215,7 +220,7 @@ sample() {
             esac
         done
     done
-    echo "$(( _s_t - T0 )) $(udp_field highest) | node1: $S_1 | node2: $S_2" \
+    echo "$(( _s_t - T0 )) $_s_u | node1: $S_1 | node2: $S_2" \
         >> "$KT_DIR/samples"
 }
 
@@ -386,6 +391,7 @@ if partition "B (the secondary's node cut off)" "$sec"; then
     outputs_flow "B, after the fencing" 10
     sleep 1
     outputs_flow "B, still" 5
+    s=0 e=0
     if [ -s "$KT_DIR/stall" ]; then
         read -r s e < "$KT_DIR/stall"
         echo "B: the guest's outputs stood still from about $s ms to $e ms" \
@@ -394,6 +400,15 @@ if partition "B (the secondary's node cut off)" "$sec"; then
     fi
     kt_check "B: node$pri: vm1 UNPROTECTED, outputs released" \
         kd_wait_field "$pri" state UNPROTECTED 5
+    # two_node: node$LOSE's half was quorate too; only its fencing made
+    # the release safe.  The agent's notification said so to kemarid.
+    kt_check "B: node$pri's kemarid released the outputs on the fencing report (DEGRADED --peer-fenced--> UNPROTECTED), not before" \
+        eval 'grep -q "vm=vm1: DEGRADED --peer-fenced--> UNPROTECTED" \
+                  "$KT_DIR/n$pri/kemarid.log" &&
+              ! grep -q "vm=vm1: DEGRADED --peer-left--> UNPROTECTED" \
+                  "$KT_DIR/n$pri/kemarid.log"'
+    kt_check "B: the world saw no output before node$LOSE was fenced (first sample with progress at $e ms, fenced at $FENCE_AFTER ms)" \
+        [ "$e" -ge "${FENCE_AFTER:-0}" ]
     comeback "B"
 else
     kt_die "B: the partition did not settle"

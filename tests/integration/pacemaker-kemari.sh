@@ -10,10 +10,7 @@
 #      and the current secondary (Unpromoted, score 100).  With
 #      KT_COLD_START=1 Pacemaker cold-starts vm1 instead (both nodes score
 #      1) and the agent asks for protection at once, while the guest
-#      boots: that path is not in make check, because a guest whose
-#      protection started during its boot stops sending after a failover
-#      (its virtio-net transmit queue is no longer served: an engine bug,
-#      open).
+#      boots (pacemaker-kemari-3node.sh always starts that way).
 #   2. The primary's node dies (every process killed, link cut).
 #      Pacemaker fences it through fence_kemari_test and promotes the
 #      secondary: the agent runs `kemari failover`, the guest goes on
@@ -103,7 +100,7 @@ config() {
         op promote timeout=120s op demote timeout=120s \
         op monitor interval=3s role=Promoted timeout=30s \
         op monitor interval=4s role=Unpromoted timeout=30s \
-        promotable promoted-max=1 clone-max=2 meta priority=10
+        promotable promoted-max=1 clone-max=2 notify=true meta priority=10
 }
 if out=$(kp_configure 1 config 2>&1); then
     kt_pass "configuration loaded (stonith, the promotable clone of vm1)"

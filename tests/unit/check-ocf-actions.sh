@@ -111,6 +111,37 @@ fi
 node absent STOPPED null 0 absent
 act notify
 check "notify succeeds, touches nothing" 0 unset "-."
+# the post-stop notification: the stopped nodes other than this one were
+# fenced (kemarid refuses it for members: a clean stop)
+notify_stop() {
+    act notify OCF_RESKEY_CRM_meta_notify_type="$1" \
+        OCF_RESKEY_CRM_meta_notify_operation="$2" \
+        OCF_RESKEY_CRM_meta_notify_stop_uname="$3" \
+        OCF_RESKEY_CRM_meta_on_node=node-a
+}
+node primary DEGRADED 1200 3 running promoted
+notify_stop post stop "node-b"
+check "post-stop notify for node-b: kemari fenced node-b" 0 unset \
+    "+^kemari fenced node-b$" "-$never"
+node primary DEGRADED 1200 3 running promoted
+notify_stop post stop "node-a node-b node-c"
+check "post-stop notify for three nodes: each other one, not this one" 0 unset \
+    "+^kemari fenced node-b$" "+^kemari fenced node-c$" "-fenced node-a"
+node primary DEGRADED 1200 3 running promoted
+notify_stop pre stop "node-b"
+check "pre-stop notify: nothing" 0 unset "-."
+node primary DEGRADED 1200 3 running promoted
+notify_stop post promote "node-b"
+check "post-promote notify: nothing" 0 unset "-."
+node primary PROTECTED 1200 0 running promoted
+echo member > "$W/fenced"
+notify_stop post stop "node-b"
+check "post-stop notify, node-b still a member (refused): notify succeeds" 0 unset \
+    "+^kemari fenced node-b$"
+node primary DEGRADED 1200 3 running promoted
+echo down > "$W/kemarid"
+notify_stop post stop "node-b"
+check "post-stop notify, kemarid down: notify succeeds all the same" 0 unset
 act frobnicate
 check "unknown action: unimplemented" 3 unset
 
@@ -218,6 +249,13 @@ check "start under failover-policy standalone: not configured" 6 unset
 reason "start standalone"
 [ ! -e "$statefile" ] && ok "refused start writes no state file" ||
     nok "refused start wrote a state file"
+node absent STOPPED null 0 absent
+act start OCF_RESKEY_CRM_meta_clone_max=2
+check "start as a clone without notify=true: not configured" 6 unset
+reason "start without notify"
+node absent STOPPED null 0 absent
+act start OCF_RESKEY_CRM_meta_clone_max=2 OCF_RESKEY_CRM_meta_notify=true
+check "start as a clone with notify=true: success" 0 1
 node absent STOPPED null 0 absent
 echo down > "$W/kemarid"
 act start

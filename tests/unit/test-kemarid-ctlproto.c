@@ -62,6 +62,11 @@ test_valid_requests(void **state)
     assert_true(parse("{\"version\":1,\"id\":6,\"command\":\"nodes\","
                       "\"args\":{}}", &r, &err));
     assert_int_equal(r.command, CTLPROTO_CMD_NODES);
+    assert_true(parse("{\"version\":1,\"id\":8,\"command\":\"fenced\","
+                      "\"args\":{\"node\":\"node-b\"}}", &r, &err));
+    assert_int_equal(r.command, CTLPROTO_CMD_FENCED);
+    assert_string_equal(r.peer, "node-b");
+    assert_string_equal(r.vm, "");
 
     assert_true(parse("{\"version\":1,\"id\":7,"
                       "\"command\":\"stats-subscribe\"}", &r, &err));
@@ -123,7 +128,13 @@ static const struct bad_case bad_requests[] = {
       "request has no string member 'command'" },
     { "{\"version\":1,\"id\":8,\"command\":\"reboot\"}",
       CTLPROTO_ERROR_UNKNOWN_COMMAND, 8, "unknown command 'reboot' (known: "
-      "status, start, stop, failover, nodes, stats-subscribe, hook-event)" },
+      "status, start, stop, failover, nodes, stats-subscribe, hook-event, "
+      "fenced)" },
+    { "{\"version\":1,\"id\":97,\"command\":\"fenced\"}",
+      CTLPROTO_ERROR_BAD_REQUEST, 97, "command 'fenced': *" },
+    { "{\"version\":1,\"id\":96,\"command\":\"fenced\",\"args\":"
+      "{\"node\":\"-x\"}}", CTLPROTO_ERROR_BAD_REQUEST, 96,
+      "command 'fenced': argument 'node': invalid name *" },
     { "{\"version\":1,\"id\":99,\"command\":\"hook-event\",\"args\":"
       "{\"vm\":\"web1\",\"op\":\"exploded\"}}", CTLPROTO_ERROR_BAD_REQUEST, 99,
       "command 'hook-event': argument 'op' must be one of started, stopped, "
@@ -226,7 +237,8 @@ test_unknown_command_cut(void **state)
     assert_true(g_utf8_validate(err->message, -1, NULL));
     assert_int_equal(g_utf8_strlen(err->message, -1),
                      strlen("unknown command '' (known: status, start, "
-                            "stop, failover, nodes, stats-subscribe, hook-event)") + 64);
+                            "stop, failover, nodes, stats-subscribe, "
+                            "hook-event, fenced)") + 64);
     g_string_free(line, TRUE);
 }
 
@@ -248,10 +260,10 @@ test_request_round_trip(void **state)
         if (c == CTLPROTO_CMD_STATS_SUBSCRIBE) {
             in.interval_ms = 250;
         }
-        if (c != CTLPROTO_CMD_NODES) {
+        if (c != CTLPROTO_CMD_NODES && c != CTLPROTO_CMD_FENCED) {
             g_strlcpy(in.vm, "web1", sizeof(in.vm));
         }
-        if (c == CTLPROTO_CMD_START) {
+        if (c == CTLPROTO_CMD_START || c == CTLPROTO_CMD_FENCED) {
             g_strlcpy(in.peer, "node-b", sizeof(in.peer));
         }
         if (c == CTLPROTO_CMD_HOOK_EVENT) {

@@ -297,6 +297,7 @@ force_state(struct vmfsm *fsm, enum vmfsm_state s, enum vmfsm_state resume,
     fsm->stream_broken = paired && (facts & 8);
     fsm->peer_released = paired && (facts & 16);
     fsm->protect_wanted = (facts & 32) != 0;
+    fsm->peer_fenced = paired && (facts & 64);
 }
 
 /* Resume states a PEER_UNKNOWN machine can have. */
@@ -317,11 +318,12 @@ check_one(const struct vmfsm_policy *policy, enum vmfsm_state s,
     struct vmfsm_cell_info ci;
     const char *why = NULL;
     enum vmfsm_result r;
-    bool peer_released_before, peer_present_after;
+    bool peer_released_before, peer_fenced_before, peer_present_after;
     unsigned i, before = info_count;
 
     force_state(fsm, s, resume, facts);
     peer_released_before = fsm->peer_released;
+    peer_fenced_before = fsm->peer_fenced;
     /* what the membership says about the peer once the event is in */
     peer_present_after = fsm->peer_present;
     if (ev == VMFSM_EV_MEMBERSHIP_REGAINED) {
@@ -396,13 +398,15 @@ check_one(const struct vmfsm_policy *policy, enum vmfsm_state s,
             }
             break;
         case VMFSM_FX_QEMU_CONTINUE_UNPROTECTED:
-            /* held outputs released only with the secondary confirmed
-             * gone from a quorate membership, or released by it */
-            assert_true(peer_released_before ||
+            /* held outputs released only with the secondary released by
+             * it, its node fenced, or (standalone policy only) its node
+             * gone from a quorate membership */
+            assert_true(peer_released_before || peer_fenced_before ||
                         (ev == VMFSM_EV_PEER_RELEASED && d->node == PEER &&
                          d->epoch == 3) ||
-                        (fsm->membership_up && fsm->quorate &&
-                         !peer_present_after));
+                        (ev == VMFSM_EV_PEER_FENCED && d->node == PEER) ||
+                        (!policy->pacemaker && fsm->membership_up &&
+                         fsm->quorate && !peer_present_after));
             break;
         case VMFSM_FX_REPROTECT:
             assert_true(fsm->protect_wanted);
@@ -444,7 +448,7 @@ test_walk_every_pair(void **state)
                 enum vmfsm_state resume = s == VMFSM_PEER_UNKNOWN ?
                                           resumable[r] : VMFSM_STOPPED;
 
-                for (facts = 0; facts < 64; facts++) {
+                for (facts = 0; facts < 128; facts++) {
                     for (ev = 0; ev < VMFSM_EVENT_COUNT; ev++) {
                         /* data about our peer and pairing, then about
                          * another node with a stale epoch */
@@ -613,6 +617,54 @@ test_stream_broken_holds_until_release(void **state)
     d.node = PEER;
     step(fsm, VMFSM_EV_PEER_RELEASED, &d, VMFSM_UNPROTECTED, &fx);
     /* manual re-protection: no REPROTECT */
+    expect_fx(&fx, VMFSM_FX_QEMU_CONTINUE_UNPROTECTED, -1);
+}
+
+/*
+ * Pacemaker policy: the secondary's node gone from a quorate membership
+ * proves nothing (two_node: its half is quorate too and may fence us and
+ * promote it).  Held until its node is fenced; a fencing report about
+ * another node changes nothing.
+ */
+static void
+test_secondary_left_pacemaker_waits_for_fencing(void **state)
+{
+    g_autoptr(vmfsm) fsm = protected_primary(&pacemaker_auto);
+    struct vmfsm_effects fx;
+    struct vmfsm_event_data d = { .node = PEER, .quorate = true };
+
+    (void)state;
+    step(fsm, VMFSM_EV_PEER_LEFT, &d, VMFSM_DEGRADED, &fx);
+    expect_fx(&fx, -1);
+    assert_int_equal(vmfsm_handle(fsm, VMFSM_EV_QUORUM_REGAINED, NULL, &fx,
+                                  NULL), VMFSM_RESULT_TRANSITION);
+    assert_int_equal(fsm->state, VMFSM_DEGRADED);
+    assert_false(has_fx(&fx, VMFSM_FX_QEMU_CONTINUE_UNPROTECTED));
+    d.node = OTHER;
+    assert_int_equal(vmfsm_handle(fsm, VMFSM_EV_PEER_FENCED, &d, &fx, NULL),
+                     VMFSM_RESULT_IGNORED);
+    assert_int_equal(fsm->state, VMFSM_DEGRADED);
+    d.node = PEER;
+    step(fsm, VMFSM_EV_PEER_FENCED, &d, VMFSM_UNPROTECTED, &fx);
+    expect_fx(&fx, VMFSM_FX_QEMU_CONTINUE_UNPROTECTED, VMFSM_FX_REPROTECT,
+              -1);
+    assert_string_equal(last_info, "vm=web1: DEGRADED --peer-fenced--> "
+                        "UNPROTECTED");
+}
+
+/* Fenced is enough, also before the loss is seen and without quorum. */
+static void
+test_secondary_fenced_without_quorum_releases(void **state)
+{
+    g_autoptr(vmfsm) fsm = protected_primary(&pacemaker_auto);
+    struct vmfsm_effects fx;
+    struct vmfsm_event_data d = { .node = PEER };
+
+    (void)state;
+    assert_int_equal(vmfsm_handle(fsm, VMFSM_EV_QUORUM_LOST, NULL, &fx,
+                                  NULL), VMFSM_RESULT_IGNORED);
+    step(fsm, VMFSM_EV_PEER_FENCED, &d, VMFSM_UNPROTECTED, &fx);
+    /* no re-protection without quorum */
     expect_fx(&fx, VMFSM_FX_QEMU_CONTINUE_UNPROTECTED, -1);
 }
 
@@ -967,6 +1019,10 @@ main(void)
         cmocka_unit_test_setup(test_secondary_left_without_quorum_holds,
                                setup),
         cmocka_unit_test_setup(test_stream_broken_holds_until_release,
+                               setup),
+        cmocka_unit_test_setup(test_secondary_left_pacemaker_waits_for_fencing,
+                               setup),
+        cmocka_unit_test_setup(test_secondary_fenced_without_quorum_releases,
                                setup),
         cmocka_unit_test_setup(test_degraded_peer_rejoins_gets_report,
                                setup),

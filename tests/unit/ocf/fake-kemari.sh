@@ -16,6 +16,8 @@
 #             refuse: exit 4; refuse-once: exit 4 the first time
 #   start     ok (default); refuse: exit 4; needpeer: exit 2 without --peer
 #             (a kemari(1) older than optional --peer)
+#   fenced    ok (default): NODE is recorded in the file fenced-nodes;
+#             member: exit 4 (the node is in the membership)
 w=${FAKE_WORLD:?FAKE_WORLD is not set}
 get() { cat "$w/$1" 2>/dev/null || echo "$2"; }
 echo "kemari $*" >> "$w/log"
@@ -92,6 +94,14 @@ start)
     needpeer) [ -n "$peer" ] || { echo "kemari: start: --peer is required" >&2; exit 2; } ;;
     esac
     echo PAIRING > "$w/state"
+    ;;
+fenced)
+    node=$vm
+    case $(get fenced ok) in
+    member) echo "kemari: refused: $node is in this node's membership: it was not fenced" >&2; exit 4 ;;
+    esac
+    echo "$node" >> "$w/fenced-nodes"
+    echo "$node: fenced; the other copy of vm1 was there"
     ;;
 *) echo "kemari: unknown command '$cmd'" >&2; exit 2 ;;
 esac
