@@ -8,6 +8,9 @@
 # (and say why), keep the last good one, and a failover after the primary
 # is killed must give a consistent guest: the UDP sequence seen outside
 # has no gap and no number with two payloads, and the guest goes on.
+# Last, the proxy sends a checkpoint whose checksums are right but whose
+# vmstate ends badly (spoiled): the secondary applies part of it, so its
+# copy matches no checkpoint: it must refuse to fail over and not run.
 . "${top_srcdir:-.}/tests/lib/testlib.sh"
 
 kt_require_env
@@ -58,6 +61,22 @@ run_case() {
     h=$(kt_status_field "$KT_DIR/$_case.udp.status" highest)
     kill -9 "$pri_pid"
     wait "$pri_pid" 2>/dev/null
+    if [ "$_case" = spoiled ]; then
+        # applied in part: this copy matches no checkpoint
+        if out=$(kt_qmp "$_case-sec" x-kemari-failover 2>&1); then
+            kt_fail "$_case: failover of an inconsistent copy accepted"
+        else
+            kt_check "$_case: failover refused: $out" \
+                sh -c "echo '$out' | grep -q 'inconsistent and must not run'"
+        fi
+        st=$(kt_qmp "$_case-sec" query-status 2>&1)
+        kt_check "$_case: the copy does not run ($st)" \
+            sh -c "echo '$st' | grep -q '\"running\": false'"
+        kill -9 "$sec_pid"
+        wait "$sec_pid" 2>/dev/null
+        kt_stop "$udp_pid"
+        return
+    fi
     if ms=$(kt_failover "$_case-sec"); then
         kt_pass "$_case: failover from checkpoint $applied in $ms ms"
     else
@@ -79,4 +98,6 @@ run_case() {
 run_case header-flip "header checksum" --flip-after 20
 run_case payload-flip "checksum mismatch" --flip-after 200
 run_case truncate "cut off\\|stream ended" --cut-after 100
+# valid checksums, a vmstate that cannot be applied in full
+run_case spoiled "applying the checkpoint failed" --spoil-checkpoint 7
 kt_finish

@@ -22,6 +22,7 @@
  *   kseq disk-verify IMAGE [--reports LOGFILE] [--expect-min N]
  * Between two programs (damages a stream for robustness tests):
  *   kseq proxy LISTEN-PORT ADDR PORT [--flip-after N] [--cut-after N]
+ *              [--spoil-checkpoint BYTE]
  *              [--marker STRING --marker-count K]
  *
  * Observers print one summary line of key=value pairs and exit 0 only
@@ -179,6 +180,7 @@ struct opts {
     long size;
     long flip_after;     /* proxy: flip a byte at this offset (-1: never) */
     long cut_after;      /* proxy: close after this many bytes (-1) */
+    long spoil;          /* proxy: spoil a Kemari checkpoint (0: never) */
     const char *marker;  /* proxy: offsets count from this string's... */
     long marker_count;   /* ...K-th occurrence (default 1) */
     const char *log;
@@ -237,6 +239,8 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
             o->marker = v;
         } else if (!strcmp(a, "--marker-count")) {
             o->marker_count = parse_num(v, "--marker-count", 1, LONG_MAX);
+        } else if (!strcmp(a, "--spoil-checkpoint")) {
+            o->spoil = parse_num(v, "--spoil-checkpoint", 1, 255);
         } else if (!strcmp(a, "--cut-after")) {
             o->cut_after = parse_num(v, "--cut-after", 0, LONG_MAX);
         } else if (!strcmp(a, "--log")) {
@@ -1075,6 +1079,129 @@ cmd_disk_verify(int argc, char **argv)
     return why ? 1 : 0;
 }
 
+/* CRC-32 as zlib's crc32(0, P, LEN) computes it (Kemari's checksums). */
+static uint32_t
+crc32_of(const uint8_t *p, size_t len)
+{
+    uint32_t crc = 0xffffffffu;
+    int b;
+
+    while (len--) {
+        crc ^= *p++;
+        for (b = 0; b < 8; b++) {
+            crc = (crc >> 1) ^ (0xedb88320u & -(crc & 1u));
+        }
+    }
+    return ~crc;
+}
+
+static uint64_t
+be64_at(const uint8_t *p)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+static void
+put_be32_at(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/*
+ * --spoil-checkpoint: the Kemari message after the marked one (its
+ * header read as it passes, which gives where the next one starts) is
+ * held back whole, the last byte of its vmstate (the device state's end
+ * of file) replaced, both CRC-32s recomputed, and sent on: a checkpoint
+ * that passes every check of the wire format and cannot be applied.
+ * Header (docs/devel/kemari.rst): vmstate length at 32, outputs length
+ * at 40, payload CRC at 48, header CRC over the first 60 bytes at 60.
+ */
+#define KMRI_HDR 64
+struct spoiler {
+    int byte;               /* the replacement; 0: off */
+    int done;
+    uint8_t hdr[KMRI_HDR];  /* the marked message's header */
+    int target_known;
+    uint64_t target;        /* stream offset of the message to spoil */
+    uint8_t *hold;
+    size_t len, cap;
+};
+
+/* Bytes [0, return value) of BUF (at stream offset OFF) go on now. */
+static size_t
+spoiler_feed(struct spoiler *sp, const uint8_t *buf, size_t n, uint64_t off,
+             uint64_t base)
+{
+    size_t k;
+
+    for (k = 0; k < n; k++) {
+        uint64_t at = off + k;
+
+        if (sp->target_known && at >= sp->target) {
+            break;
+        }
+        if (at >= base && at < base + KMRI_HDR) {
+            sp->hdr[at - base] = buf[k];
+            if (at == base + KMRI_HDR - 1) {
+                sp->target = base + KMRI_HDR + be64_at(sp->hdr + 32) +
+                             be64_at(sp->hdr + 40);
+                sp->target_known = 1;
+            }
+        }
+    }
+    if (k < n) {
+        if (sp->len + (n - k) > sp->cap) {
+            sp->cap = (sp->len + (n - k)) * 2;
+            sp->hold = realloc(sp->hold, sp->cap);
+            if (!sp->hold) {
+                perror("kseq: proxy");
+                exit(1);
+            }
+        }
+        memcpy(sp->hold + sp->len, buf + k, n - k);
+        sp->len += n - k;
+    }
+    return k;
+}
+
+/* Whether the held message is complete; if so, spoils it. */
+static int
+spoiler_ready(struct spoiler *sp)
+{
+    uint64_t vm, total;
+
+    if (sp->len < KMRI_HDR) {
+        return 0;
+    }
+    vm = be64_at(sp->hold + 32);
+    total = KMRI_HDR + vm + be64_at(sp->hold + 40);
+    if (sp->len < total) {
+        return 0;
+    }
+    if (vm > 0) {
+        sp->hold[KMRI_HDR + vm - 1] = (uint8_t)sp->byte;
+        put_be32_at(sp->hold + 48, crc32_of(sp->hold + KMRI_HDR,
+                                            (size_t)(total - KMRI_HDR)));
+        put_be32_at(sp->hold + 60, crc32_of(sp->hold, 60));
+        fprintf(stderr, "kseq proxy: spoiled the checkpoint at byte %" PRIu64
+                " (%" PRIu64 " bytes of vmstate)\n", sp->target, vm);
+    } else {
+        fprintf(stderr, "kseq proxy: the message at byte %" PRIu64
+                " has no vmstate: not spoiled\n", sp->target);
+    }
+    sp->done = 1;
+    return 1;
+}
+
 /*
  * Forwards one TCP connection from LISTEN-PORT to ADDR:PORT, both ways.
  * In the client-to-server direction it can flip one byte (--flip-after)
@@ -1095,6 +1222,7 @@ cmd_proxy(int argc, char **argv)
     size_t mlen = 0, matched = 0;
     long seen = 0;
     int lfd, cfd, sfd, one = 1, flipped = 0, cut = 0, armed;
+    struct spoiler sp = { 0 };
 
     if (parse_opts(argc, argv, &o, pos, 3) != 3) {
         die_usage("proxy LISTEN-PORT ADDR PORT");
@@ -1126,6 +1254,11 @@ cmd_proxy(int argc, char **argv)
         }
     }
     armed = !o.marker;
+    sp.byte = (int)o.spoil;
+    if (o.marker && sp.byte) {
+        /* the marker is the header's first bytes, maybe split off */
+        memcpy(sp.hdr, o.marker, mlen < KMRI_HDR ? mlen : KMRI_HDR);
+    }
     p[0].fd = cfd;
     p[1].fd = sfd;
     p[0].events = p[1].events = POLLIN;
@@ -1164,6 +1297,24 @@ cmd_proxy(int argc, char **argv)
                         matched = 0;
                     }
                 }
+                if (armed && sp.byte && !sp.done) {
+                    size_t now = spoiler_feed(&sp, buf, (size_t)n, fwd, base);
+
+                    fwd += (uint64_t)n;
+                    if (now > 0 && write_all(p[1].fd, buf, now) < 0) {
+                        cut = 1;
+                        break;
+                    }
+                    if (spoiler_ready(&sp)) {
+                        if (write_all(p[1].fd, sp.hold, sp.len) < 0) {
+                            cut = 1;
+                            break;
+                        }
+                        free(sp.hold);
+                        sp.hold = NULL;
+                    }
+                    continue;
+                }
                 if (armed && o.flip_after >= 0 && !flipped &&
                     fwd + (uint64_t)n > base + (uint64_t)o.flip_after) {
                     buf[base + o.flip_after - fwd] ^= 0xff;
@@ -1192,7 +1343,9 @@ cmd_proxy(int argc, char **argv)
     close(cfd);
     close(sfd);
     printf("proxy: forwarded=%" PRIu64 " returned=%" PRIu64 " flipped=%d "
-           "cut=%d\n", fwd, back, flipped, cut);
+           "cut=%d spoiled=%d\n", fwd, back, flipped, cut,
+           sp.done && sp.byte);
+    free(sp.hold);
     return 0;
 }
 
