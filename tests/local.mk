@@ -46,6 +46,7 @@ INTEGRATION_TESTS += tests/integration/guest-boot.sh \
 	tests/integration/engine-failover-smp.sh \
 	tests/integration/engine-failover-cutoff.sh \
 	tests/integration/engine-failover-early.sh \
+	tests/integration/engine-ram-compare.sh \
 	tests/integration/engine-secondary-loss.sh \
 	tests/integration/engine-held-limit.sh \
 	tests/integration/engine-reprotect.sh \

@@ -37,18 +37,12 @@ if [ "$cutoff" = 1 ]; then
     # shellcheck disable=SC2001  # one substitution in a word list
     disk=$(echo "$KT_DISK" | sed 's/aio=threads/aio=threads,file.locking=off/')
 fi
-append="kemari.udp=9000 kemari.udp_gap_us=0 kemari.disk=9001 \
-kemari.disk_gap_us=2000"
-kt_observers "$ns"
+kt_workload_guest "$ns" "$disk" || kt_die "guest did not boot"
+append=$KT_APPEND
 udp_pid=$KT_UDP_PID
 disk_pid=$KT_DISK_PID
-
-kt_pair_tap "$ns" kt0
-# shellcheck disable=SC2086  # $disk is a list of arguments
-KT_TAP=kt0 kt_qemu "$ns" q0 "$append" $disk
 pri=q0
 pri_pid=$KT_QEMU_PID
-kt_wait_console q0 KEMARI-GUEST-READY 180 || kt_die "guest did not boot"
 kt_pass "guest booted (smp ${KT_SMP:-1})"
 
 failover_ms=""

@@ -195,6 +195,21 @@ kt_observers() {
     KT_DISK_PID=$KT_BG_PID
 }
 
+# kt_workload_guest NS DISK-ARGS: the failover tests' guest, booted: the
+# observers outside (KT_UDP_PID, KT_DISK_PID), and q0 on tap kt0 with
+# DISK-ARGS, sending UDP flat out and disk records (its kernel command
+# line additions in KT_APPEND, for the secondaries); KT_QEMU_PID is q0.
+# Fails if the guest did not boot.
+kt_workload_guest() {
+    KT_APPEND="kemari.udp=9000 kemari.udp_gap_us=0 kemari.disk=9001 \
+kemari.disk_gap_us=2000"
+    kt_observers "$1"
+    kt_pair_tap "$1" kt0
+    # shellcheck disable=SC2086  # $2 is a list of arguments
+    KT_TAP=kt0 kt_qemu "$1" q0 "$KT_APPEND" $2
+    kt_wait_console q0 KEMARI-GUEST-READY 180
+}
+
 # kt_verdicts TCP_PID UDP_PID DISK_PID WHAT: stop the observers and check
 # them: one TCP connection through WHAT, no UDP gap nor number with two
 # payloads, every reported disk record on $KT_IMG.  A pid may be empty.
