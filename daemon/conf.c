@@ -27,6 +27,7 @@ G_STATIC_ASSERT(sizeof(enum conf_failover_policy) == sizeof(int));
 G_STATIC_ASSERT(sizeof(enum conf_reprotect) == sizeof(int));
 G_STATIC_ASSERT(sizeof(enum conf_backend) == sizeof(int));
 G_STATIC_ASSERT(sizeof(enum conf_ckpt_mode) == sizeof(int));
+G_STATIC_ASSERT(sizeof(enum conf_page_encoding) == sizeof(int));
 
 #define PATH_MAX_LEN 4095
 #define GROUP_NAME_MAX 32
@@ -79,6 +80,9 @@ static const char *const backends[] = {
 static const char *const ckpt_modes[] = {
     [CONF_CKPT_EVENT] = "event", [CONF_CKPT_PERIODIC] = "periodic", NULL,
 };
+static const char *const page_encodings[] = {
+    [CONF_PAGES_DELTA] = "delta", [CONF_PAGES_FULL] = "full", NULL,
+};
 
 #define F(field) offsetof(struct conf, field)
 
@@ -110,6 +114,8 @@ static const struct key_def key_defs[] = {
       600000, NULL },
     { G_CHECKPOINT, "ack-timeout-ms", K_UINT, F(ack_timeout_ms), NULL, 100,
       600000, NULL },
+    { G_CHECKPOINT, "page-encoding", K_ENUM, F(page_encoding),
+      page_encodings, 0, 0, NULL },
 };
 
 #define N_KEYS G_N_ELEMENTS(key_defs)
@@ -171,6 +177,7 @@ conf_new_defaults(void)
     c->min_interval_ms = 0;
     c->max_interval_ms = 200;
     c->ack_timeout_ms = 2000;
+    c->page_encoding = CONF_PAGES_DELTA;
     return c;
 }
 

@@ -47,6 +47,11 @@ enum conf_ckpt_mode {
     CONF_CKPT_PERIODIC = 1,         /* checkpoint every max-interval-ms */
 };
 
+enum conf_page_encoding {
+    CONF_PAGES_DELTA = 0,           /* XBZRLE deltas against the last copy */
+    CONF_PAGES_FULL = 1,            /* whole pages */
+};
+
 /*
  * A configuration.  Strings are owned; the ones marked "may be NULL"
  * are optional keys that were not set.
@@ -73,6 +78,7 @@ struct conf {
     unsigned min_interval_ms;   /* 0..60000, <= max_interval_ms */
     unsigned max_interval_ms;   /* 1..600000 */
     unsigned ack_timeout_ms;    /* 100..600000 */
+    enum conf_page_encoding page_encoding;
 };
 
 /* The built-in defaults.  Never NULL. */

@@ -222,15 +222,31 @@ qemu_cmd(struct kd_vm *vm, const char *command, JsonObject *args,
     return true;
 }
 
-static JsonObject *
-caps_args(void)
+static void
+add_cap(JsonArray *caps, const char *name, bool state)
 {
-    JsonObject *args = json_object_new(), *cap = json_object_new();
+    JsonObject *cap = json_object_new();
+
+    json_object_set_string_member(cap, "capability", name);
+    json_object_set_boolean_member(cap, "state", state);
+    json_array_add_object_element(caps, cap);
+}
+
+/*
+ * x-kemari, and on the primary xbzrle as page-encoding says: a page the
+ * guest changed in part travels as a delta against the copy sent last.
+ */
+static JsonObject *
+caps_args(const struct kd *kd, bool primary)
+{
+    JsonObject *args = json_object_new();
     JsonArray *caps = json_array_new();
 
-    json_object_set_string_member(cap, "capability", "x-kemari");
-    json_object_set_boolean_member(cap, "state", TRUE);
-    json_array_add_object_element(caps, cap);
+    add_cap(caps, "x-kemari", true);
+    if (primary) {
+        add_cap(caps, "xbzrle",
+                kd->conf->page_encoding == CONF_PAGES_DELTA);
+    }
     json_object_set_array_member(args, "capabilities", caps);
     return args;
 }
@@ -351,7 +367,7 @@ start_protection(struct kd_vm *vm)
         return;
     }
     vm->protect_deferred = false;
-    args = caps_args();
+    args = caps_args(vm->kd, true);
     vm->continue_wanted = false;
     if (!qemu_cmd(vm, "migrate-set-capabilities", args, caps_done_primary)) {
         /* from inside kd_vm_feed: report through an idle callback */
@@ -861,7 +877,7 @@ kd_vm_qemu_connected(struct kd_vm *vm)
     be->command(vm, "query-uuid", NULL, uuid_reply, vm, NULL);
     be->command(vm, "query-kvm", NULL, kvm_reply, vm, NULL);
     if (vm->fsm->state == VMFSM_INCOMING) {
-        JsonObject *args = caps_args();
+        JsonObject *args = caps_args(vm->kd, false);
 
         if (!qemu_cmd(vm, "migrate-set-capabilities", args,
                       caps_done_secondary)) {

@@ -1,13 +1,16 @@
 #!/bin/sh
 # engine-bench.sh - what protection costs, side by side in one run.
 #
-# One guest, measured in three phases on the same machine: unprotected,
+# One guest, measured in four phases on the same machine: unprotected,
 # protected in event mode (Kemari's), protected in periodic mode at
-# 25 ms (Remus's).  For each: request/response round trips from outside
-# the VM (p50, p99) for requests that dirty 0, 100 and 1000 guest pages,
-# bulk TCP throughput out of the guest, and from query-kemari the
-# checkpoints per second, guest stop time per checkpoint, bytes per
-# checkpoint; and the secondary's resident memory against guest RAM.
+# 25 ms (Remus's), and protected in event mode with QEMU's XBZRLE page
+# delta encoding (capability xbzrle, to a second secondary).  For each:
+# request/response round trips from outside the VM (p50, p99) for
+# requests that dirty 0, 100 and 1000 guest pages (one byte written in
+# each) and 1000 whole pages (rr1000f: every byte rewritten), bulk TCP
+# throughput out of the guest, and from query-kemari the checkpoints per
+# second, guest stop time per checkpoint, bytes per checkpoint; and the
+# secondary's resident memory against guest RAM.
 # Prints a table; this is a benchmark, not a test: it asserts nothing.
 #
 # usage (root, from a build tree's environment as for make check):
@@ -25,6 +28,7 @@ ns=kt-bench-$$
 kt_pair_netns "$ns"
 kt_pair_tap "$ns" kt0
 kt_pair_tap "$ns" kt1
+kt_pair_tap "$ns" kt2
 KT_TAP=kt0 kt_qemu "$ns" pri "kemari.tcp_gap_us=0"
 pri_pid=$KT_QEMU_PID
 kt_wait_console pri KEMARI-GUEST-READY 180 || kt_die "guest did not boot"
@@ -33,14 +37,16 @@ field() {
     sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p"
 }
 
-# measure LABEL: rr at 0/100/1000 dirty pages, then bulk
+# measure LABEL: rr at 0/100/1000 dirty pages and 1000 whole pages,
+# then bulk
 measure() {
     _c0=$(kt_kemari_field pri checkpoints)
     _t0=$(date +%s.%N)
     rr_cols=""
-    for pages in 0 100 1000; do
+    for dirty in 0:1 100:1 1000:1 1000:4096; do
         _out=$(ip netns exec "$ns" "$KEMARI_KSEQ" rr 169.254.10.2 7000 \
-               --count "$count" --pages "$pages")
+               --count "$count" --pages "${dirty%:*}" \
+               --page-bytes "${dirty#*:}")
         rr_cols="$rr_cols $(echo "$_out" | field p50_us)"
         rr_cols="$rr_cols $(echo "$_out" | field p99_us)"
     done
@@ -55,15 +61,16 @@ import json, sys
 d = json.load(sys.stdin)
 print(d["stop-time"]["mean"], d["stop-time"]["p99"], d["stop-time"]["max"],
       d["checkpoint-bytes-mean"], d["dirty-pages-last"])')
-    # shellcheck disable=SC2086  # six round-trip columns
-    printf '%-16s %9s %9s %9s %9s %9s %9s %10s %7s %s\n' "$1" $rr_cols \
-        "$bulk" "$cps" "$stats"
+    # shellcheck disable=SC2086  # eight round-trip columns
+    printf '%-16s %9s %9s %9s %9s %9s %9s %9s %9s %10s %7s %s\n' "$1" \
+        $rr_cols "$bulk" "$cps" "$stats"
 }
 
 echo "guest: $mem_mib MiB, 1 vCPU, TCG; round trips in microseconds" \
      "($count requests each); bulk in Mbit/s over ${bulk_s} s"
-printf '%-16s %9s %9s %9s %9s %9s %9s %10s %7s %s\n' mode \
-    rr0_p50 rr0_p99 rr100_p50 rr100_p99 rr1000_p50 rr1000_p99 bulk \
+printf '%-16s %9s %9s %9s %9s %9s %9s %9s %9s %10s %7s %s\n' mode \
+    rr0_p50 rr0_p99 rr100_p50 rr100_p99 rr1000_p50 rr1000_p99 \
+    rr1000f_p50 rr1000f_p99 bulk \
     ckpt/s "stop_mean_us stop_p99_us stop_max_us bytes_mean dirty_pages_last"
 measure unprotected
 
@@ -76,9 +83,24 @@ kt_qmp pri migrate-set-parameters \
     '{"x-kemari-mode": "periodic", "x-kemari-max-interval": 25}' >/dev/null
 sleep 1
 measure "periodic-25ms"
+sec_rss=$(awk '/VmRSS/ { print $2 }' "/proc/$sec_pid/status")
+sec_staging=$(kt_kemari_field sec staging-bytes)
 
-rss=$(awk '/VmRSS/ { print $2 }' "/proc/$sec_pid/status")
-staging=$(kt_kemari_field sec staging-bytes)
+# the same in event mode with XBZRLE, to a new secondary (capabilities
+# are set before a migration starts)
+kt_qmp pri x-kemari-stop > /dev/null || kt_die "x-kemari-stop failed"
+kt_wait_kemari pri stopped 30 || kt_die "protection did not stop"
+KT_TAP=kt2 kt_qemu "$ns" sec2 "kemari.tcp_gap_us=0" -incoming defer
+kt_qmp pri migrate-set-parameters '{"x-kemari-mode": "event"}' > /dev/null
+kt_qmp pri migrate-set-capabilities \
+    '{"capabilities":[{"capability":"xbzrle","state":true}]}' > /dev/null ||
+    kt_die "xbzrle refused"
+sleep 1    # the ended session is cleaned up within milliseconds
+kt_protect pri sec2 4445 || kt_die "protection with xbzrle did not start"
+measure "event-xbzrle"
+
+rss=$sec_rss
+staging=$sec_staging
 echo "secondary resident memory: $((rss / 1024)) MiB for a $mem_mib MiB" \
      "guest (ratio $(awk -v r="$rss" -v m="$mem_mib" \
      'BEGIN { printf "%.2f", r / 1024 / m }')); staging buffer" \

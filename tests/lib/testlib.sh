@@ -323,10 +323,14 @@ kt_wait_kemari() {
 kt_protect() {
     _params=${4:-'{}'}
     _caps='{"capabilities":[{"capability":"x-kemari","state":true}]}'
+    # KT_XBZRLE=1: the primary sends pages as XBZRLE deltas
+    _pcaps=$_caps
+    [ "${KT_XBZRLE:-0}" = 1 ] &&
+        _pcaps='{"capabilities":[{"capability":"x-kemari","state":true},{"capability":"xbzrle","state":true}]}'
     kt_qmp "$2" migrate-set-capabilities "$_caps" >/dev/null &&
     kt_qmp "$2" migrate-incoming "{\"uri\":\"tcp:127.0.0.1:$3\"}" \
         >/dev/null &&
-    kt_qmp "$1" migrate-set-capabilities "$_caps" >/dev/null &&
+    kt_qmp "$1" migrate-set-capabilities "$_pcaps" >/dev/null &&
     kt_qmp "$1" migrate-set-parameters "$_params" >/dev/null &&
     kt_qmp "$1" migrate "{\"uri\":\"tcp:127.0.0.1:$3\"}" >/dev/null &&
     kt_wait_kemari "$1" protected 120 && kt_wait_kemari "$2" protected 30

@@ -132,7 +132,7 @@ test_matches_gkeyfile(void **state)
         }
     }
     /* the example sets every key */
-    assert_int_equal(nkeys, 17);
+    assert_int_equal(nkeys, 18);
 }
 
 struct bad_conf {

@@ -17,7 +17,8 @@
  *                 [--duration S] [--expect-min N]
  *   kseq tcp-check ADDR PORT [--duration S] [--expect-min N]
  *                  [--status FILE]
- *   kseq rr ADDR PORT [--count N] [--pages N] [--size BYTES]
+ *   kseq rr ADDR PORT [--count N] [--pages N] [--page-bytes B]
+ *              [--size BYTES]
  *   kseq bulk ADDR PORT [--duration S]
  *   kseq disk-verify IMAGE [--reports LOGFILE] [--expect-min N]
  * Between two programs (damages a stream for robustness tests):
@@ -177,6 +178,7 @@ struct opts {
     long duration_s;     /* 0 = until SIGINT/SIGTERM */
     long expect_min;
     long pages;
+    long page_bytes;     /* rr: bytes written in each dirtied page */
     long size;
     long flip_after;     /* proxy: flip a byte at this offset (-1: never) */
     long cut_after;      /* proxy: close after this many bytes (-1) */
@@ -228,6 +230,8 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
             o->expect_min = parse_num(v, "--expect-min", 0, LONG_MAX);
         } else if (!strcmp(a, "--pages")) {
             o->pages = parse_num(v, "--pages", 0, RR_MAX_PAGES);
+        } else if (!strcmp(a, "--page-bytes")) {
+            o->page_bytes = parse_num(v, "--page-bytes", 1, PAGE);
         } else if (!strcmp(a, "--size")) {
             o->size = parse_num(v, "--size", RR_HDR, RR_MAX_SIZE);
         } else if (!strcmp(a, "--flip-after")) {
@@ -433,10 +437,12 @@ be32_at(const uint8_t *p)
 
 /*
  * ECHO: request/response.  A request is RR_HDR bytes: seq (8, echoed
- * back), pages to dirty (4, at most RR_MAX_PAGES), response size (4,
- * RR_HDR..RR_MAX_SIZE).  The server writes one byte in each of that many
- * pages of a private buffer, then answers with the response size, the
- * request's header first.  Malformed requests end the connection.
+ * back), pages to dirty (4: the low 16 bits, at most RR_MAX_PAGES; the
+ * high 16 bits are the bytes to write in each page minus one), response
+ * size (4, RR_HDR..RR_MAX_SIZE).  The server writes that many bytes at
+ * the start of each of that many pages of a private buffer, then answers
+ * with the response size, the request's header first.  Malformed
+ * requests end the connection.
  */
 static void
 serve_echo(int fd)
@@ -452,14 +458,16 @@ serve_echo(int fd)
         return;
     }
     while (read_all(fd, req, sizeof(req)) == 1) {
-        uint32_t pages = be32_at(req + 8), size = be32_at(req + 12), i;
+        uint32_t pages = be32_at(req + 8) & 0xffff, size = be32_at(req + 12);
+        uint32_t bytes = (be32_at(req + 8) >> 16) + 1, i;
 
-        if (pages > RR_MAX_PAGES || size < RR_HDR || size > RR_MAX_SIZE) {
+        if (pages > RR_MAX_PAGES || bytes > PAGE || size < RR_HDR ||
+            size > RR_MAX_SIZE) {
             break;
         }
         tick++;
         for (i = 0; i < pages; i++) {
-            mem[(size_t)i * PAGE] = tick;
+            memset(mem + (size_t)i * PAGE, tick, bytes);
         }
         memcpy(resp, req, RR_HDR);
         if (write_all(fd, resp, size) < 0) {
@@ -925,7 +933,11 @@ cmd_rr(int argc, char **argv)
             req[b] = (uint8_t)((uint64_t)i >> (56 - 8 * b));
         }
         for (b = 0; b < 4; b++) {
-            req[8 + b] = (uint8_t)((uint32_t)o.pages >> (24 - 8 * b));
+            uint32_t dirty = (uint32_t)o.pages |
+                             (uint32_t)(o.page_bytes ? o.page_bytes - 1 : 0)
+                             << 16;
+
+            req[8 + b] = (uint8_t)(dirty >> (24 - 8 * b));
             req[12 + b] = (uint8_t)((uint32_t)o.size >> (24 - 8 * b));
         }
         if (write_all(fd, req, sizeof(req)) < 0 ||
@@ -944,8 +956,9 @@ cmd_rr(int argc, char **argv)
         return 1;
     }
     qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
-    printf("rr: count=%ld pages=%ld size=%ld p50_us=%.1f p99_us=%.1f "
-           "max_us=%.1f\n", n, o.pages, o.size, lat[n / 2] / 1e3,
+    printf("rr: count=%ld pages=%ld page_bytes=%ld size=%ld p50_us=%.1f "
+           "p99_us=%.1f max_us=%.1f\n", n, o.pages,
+           o.page_bytes ? o.page_bytes : 1, o.size, lat[n / 2] / 1e3,
            lat[(n * 99) / 100] / 1e3, lat[n - 1] / 1e3);
     free(lat);
     close(fd);
