@@ -58,15 +58,7 @@ export KT_NAME=pacemaker-bench
 . "${top_srcdir:-.}/tests/lib/pacemaker.sh"
 . "${top_srcdir:-.}/tests/lib/kemarid.sh"
 
-[ "$(id -u)" = 0 ] || kt_skip "needs root (namespaces)"
-command -v pacemakerd >/dev/null || kt_skip "Pacemaker is not installed"
-kt_require_env
-kp_require_env
-kl_require_env
-for c in corosync jq python3; do
-    command -v $c >/dev/null || kt_skip "no $c"
-done
-[ -x "$KEMARID" ] && [ -x "$KD_HOOK" ] || kt_skip "kemarid/kemari-hook not built"
+kd_stack_require
 VD_AGENT=/usr/lib/ocf/resource.d/heartbeat/VirtualDomain
 [ -x "$VD_AGENT" ] || kt_skip "no $VD_AGENT (resource-agents)"
 
@@ -77,11 +69,7 @@ disk_size=256M
 guest_ip=169.254.10.2
 
 kt_mkdir
-KD_BACKEND=libvirt
-KD_POLICY=pacemaker
 KD_LOG_LEVEL=info
-KP_WITH_LIBVIRT=1
-kd_ocf_agent || kt_die "cannot install the agent for the nodes"
 K_RES=$KT_DIR/kemari.res
 V_RES=$KT_DIR/vd.res
 : > "$K_RES"
@@ -326,23 +314,7 @@ kt_add_cleanup_hook report_on_exit
 
 # ------------------------------------------------------------- the cluster
 
-KC_TWO_NODE=1
-kc_cluster 2 "kpb$$" || kt_die "cannot build the simulated nodes"
-for i in 1 2; do
-    kc_corosync_start $i || kt_die "node $i: corosync did not start"
-done
-kc_wait_quorate 1 60 || kt_die "corosync is not quorate"
-kt_disk "$disk_size"
-for i in 1 2; do
-    kp_prepare $i || kt_die "node $i: no namespaces"
-    kd_node_daemons $i || kt_die "node $i: libvirtd or kemarid did not start"
-done
-kd_wait_eligible 1 1 30 || kt_die "node1 does not see node2: $(km 1 nodes)"
-for i in 1 2; do
-    kp_start $i || kt_die "node $i: pacemakerd did not start"
-done
-kp_wait_online 1 120 && kp_wait_online 2 30 ||
-    kt_die "Pacemaker did not come up: $(kp_nodes 1 | tr '\n' ' ')"
+kd_stack_up 2 "kpb$$" "$disk_size"
 
 meta="<metadata><kemari:kemari xmlns:kemari='https://kemari.dev/xmlns/libvirt/1.0'><kemari:peer node='node1'/><kemari:peer node='node2'/><kemari:failover policy='pacemaker'/></kemari:kemari></metadata>"
 KL_APPEND="kemari.udp=9000 kemari.udp_gap_us=1000 kemari.disk=9001 \

@@ -33,38 +33,10 @@
 . "${top_srcdir:-.}/tests/lib/pacemaker.sh"
 . "${top_srcdir:-.}/tests/lib/kemarid.sh"
 
-[ "$(id -u)" = 0 ] || kt_skip "needs root (namespaces)"
-command -v pacemakerd >/dev/null || kt_skip "Pacemaker is not installed"
-kt_require_env
-kp_require_env
-kl_require_env
-for c in corosync jq python3; do
-    command -v $c >/dev/null || kt_skip "no $c"
-done
-[ -x "$KEMARID" ] && [ -x "$KD_HOOK" ] || kt_skip "kemarid/kemari-hook not built"
+kd_stack_require
 kt_mkdir
-KD_BACKEND=libvirt
-KD_POLICY=pacemaker
-KP_WITH_LIBVIRT=1
-kd_ocf_agent || kt_die "cannot install the agent for the nodes"
 
-
-kc_cluster 3 "k3$$" || kt_die "cannot build the simulated nodes"
-for i in 1 2 3; do
-    kc_corosync_start $i || kt_die "node $i: corosync did not start"
-done
-kc_wait_quorate 1 60 || kt_die "corosync is not quorate"
-kt_disk 64M
-for i in 1 2 3; do
-    kp_prepare $i || kt_die "node $i: no namespaces"
-    kd_node_daemons $i || kt_die "node $i: libvirtd or kemarid did not start"
-done
-kd_wait_eligible 1 2 30 || kt_die "node1 does not see the others: $(km 1 nodes)"
-for i in 1 2 3; do
-    kp_start $i || kt_die "node $i: pacemakerd did not start"
-done
-kp_wait_online 1 120 && kp_wait_online 2 30 && kp_wait_online 3 30 ||
-    kt_die "Pacemaker did not come up: $(kp_nodes 1 | tr '\n' ' ')"
+kd_stack_up 3 "k3$$" 64M
 kt_check "corosync: 3 votes, no two_node" eval \
     '! grep -q two_node "$KC_DIR/n1/corosync.conf" &&
      grep -q "expected_votes: 3" "$KC_DIR/n1/corosync.conf"'

@@ -39,42 +39,13 @@
 . "${top_srcdir:-.}/tests/lib/pacemaker.sh"
 . "${top_srcdir:-.}/tests/lib/kemarid.sh"
 
-[ "$(id -u)" = 0 ] || kt_skip "needs root (namespaces)"
-command -v pacemakerd >/dev/null || kt_skip "Pacemaker is not installed"
-kt_require_env
-kp_require_env
-kl_require_env
-for c in corosync jq python3 timeout; do
-    command -v $c >/dev/null || kt_skip "no $c"
-done
-[ -x "$KEMARID" ] && [ -x "$KD_HOOK" ] || kt_skip "kemarid/kemari-hook not built"
+kd_stack_require timeout
 kt_mkdir
-KD_BACKEND=libvirt
-KD_POLICY=pacemaker
-KP_WITH_LIBVIRT=1
-kd_ocf_agent || kt_die "cannot install the agent for the nodes"
 # priority-fencing-delay, seconds: far longer than the winner needs to
 # become DC of its half and fence (a few seconds here, on a loaded host)
 PFD=${KEMARI_PRIORITY_FENCING_DELAY:-10}
 
-
-KC_TWO_NODE=1
-kc_cluster 2 "kq$$" || kt_die "cannot build the simulated nodes"
-for i in 1 2; do
-    kc_corosync_start $i || kt_die "node $i: corosync did not start"
-done
-kc_wait_quorate 1 60 || kt_die "corosync is not quorate"
-kt_disk 64M
-for i in 1 2; do
-    kp_prepare $i || kt_die "node $i: no namespaces"
-    kd_node_daemons $i || kt_die "node $i: libvirtd or kemarid did not start"
-done
-kd_wait_eligible 1 1 30 || kt_die "node1 does not see node2: $(km 1 nodes)"
-for i in 1 2; do
-    kp_start $i || kt_die "node $i: pacemakerd did not start"
-done
-kp_wait_online 1 120 && kp_wait_online 2 30 ||
-    kt_die "Pacemaker did not come up: $(kp_nodes 1 | tr '\n' ' ')"
+kd_stack_up 2 "kq$$" 64M
 kt_pass "corosync (two_node), libvirtd, kemarid (pacemaker policy) and" \
     "Pacemaker on 2 nodes"
 

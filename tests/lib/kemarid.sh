@@ -57,6 +57,67 @@ kd_node_daemons() {
             "$(kl_dir "$1")/run/kemari/kemarid.sock"
 }
 
+# kd_stack_require [CMD...]: skips (77) unless root, Pacemaker, corosync,
+# jq, python3, every CMD and the built kemarid and hook are there.
+kd_stack_require() {
+    [ "$(id -u)" = 0 ] || kt_skip "needs root (namespaces)"
+    command -v pacemakerd >/dev/null || kt_skip "Pacemaker is not installed"
+    kt_require_env
+    kp_require_env
+    kl_require_env
+    for _kd_c in corosync jq python3 "$@"; do
+        command -v "$_kd_c" >/dev/null || kt_skip "no $_kd_c"
+    done
+    [ -x "$KEMARID" ] && [ -x "$KD_HOOK" ] ||
+        kt_skip "kemarid/kemari-hook not built"
+}
+
+# kd_stack_up N NAME DISK-SIZE: the whole stack on N simulated nodes
+# named NAME (kc_cluster; with N = 2, corosync's two_node): corosync,
+# libvirtd with the hook, kemarid (libvirt backend, pacemaker policy),
+# Pacemaker with ocf:kemari:KemariDomain, and the shared disk (kt_disk
+# DISK-SIZE).  Returns once node1's kemarid sees every other node
+# eligible and every Pacemaker is online; dies otherwise.
+# shellcheck disable=SC2034  # KD_*, KP_*, KC_*: read by the libraries
+kd_stack_up() {
+    KD_BACKEND=libvirt
+    KD_POLICY=pacemaker
+    KP_WITH_LIBVIRT=1
+    KC_TWO_NODE=1       # kc_cluster applies it to 2 nodes only
+    kd_ocf_agent || kt_die "cannot install the agent for the nodes"
+    kc_cluster "$1" "$2" || kt_die "cannot build the simulated nodes"
+    _kd_i=1
+    while [ "$_kd_i" -le "$1" ]; do
+        kc_corosync_start "$_kd_i" ||
+            kt_die "node $_kd_i: corosync did not start"
+        _kd_i=$((_kd_i + 1))
+    done
+    kc_wait_quorate 1 60 || kt_die "corosync is not quorate"
+    kt_disk "$3"
+    _kd_i=1
+    while [ "$_kd_i" -le "$1" ]; do
+        kp_prepare "$_kd_i" || kt_die "node $_kd_i: no namespaces"
+        kd_node_daemons "$_kd_i" ||
+            kt_die "node $_kd_i: libvirtd or kemarid did not start"
+        _kd_i=$((_kd_i + 1))
+    done
+    kd_wait_eligible 1 $(($1 - 1)) 30 ||
+        kt_die "node1 does not see the other nodes: $(km 1 nodes)"
+    _kd_i=1
+    while [ "$_kd_i" -le "$1" ]; do
+        kp_start "$_kd_i" || kt_die "node $_kd_i: pacemakerd did not start"
+        _kd_i=$((_kd_i + 1))
+    done
+    kp_wait_online 1 120 ||
+        kt_die "Pacemaker did not come up: $(kp_nodes 1 | tr '\n' ' ')"
+    _kd_i=2
+    while [ "$_kd_i" -le "$1" ]; do
+        kp_wait_online "$_kd_i" 30 ||
+            kt_die "Pacemaker did not come up: $(kp_nodes 1 | tr '\n' ' ')"
+        _kd_i=$((_kd_i + 1))
+    done
+}
+
 # shellcheck disable=SC2034  # KP_OCF_DIR: read by pacemaker.sh
 kd_ocf_agent() {
     KP_OCF_DIR=$KT_DIR/ocf
