@@ -442,11 +442,9 @@ static JsonNode *
 fenced_result(struct kd *kd, const char *name, GError **error)
 {
     g_autoptr(JsonBuilder) b = NULL;
-    g_autoptr(GPtrArray) vms = NULL;
     struct kd_node *node;
     GHashTableIter it;
     gpointer value;
-    guint i;
 
     if (strcmp(name, kd->node_name) == 0) {
         g_set_error(error, CTLPROTO_ERROR, CTLPROTO_ERROR_REFUSED,
@@ -473,14 +471,9 @@ fenced_result(struct kd *kd, const char *name, GError **error)
     json_builder_add_string_value(b, name);
     json_builder_set_member_name(b, "vms");
     json_builder_begin_array(b);
-    /* feeding an event may change the table: walk a copy */
-    vms = g_ptr_array_new();
     g_hash_table_iter_init(&it, kd->vms);
     while (g_hash_table_iter_next(&it, NULL, &value)) {
-        g_ptr_array_add(vms, value);
-    }
-    for (i = 0; i < vms->len; i++) {
-        struct kd_vm *vm = g_ptr_array_index(vms, i);
+        struct kd_vm *vm = value;
 
         if (kd_vm_peer_fenced(vm, node->id)) {
             json_builder_add_string_value(b, vm->name);
