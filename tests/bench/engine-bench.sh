@@ -91,12 +91,9 @@ sec_staging=$(kt_kemari_field sec staging-bytes)
 kt_qmp pri x-kemari-stop > /dev/null || kt_die "x-kemari-stop failed"
 kt_wait_kemari pri stopped 30 || kt_die "protection did not stop"
 KT_TAP=kt2 kt_qemu "$ns" sec2 "kemari.tcp_gap_us=0" -incoming defer
-kt_qmp pri migrate-set-parameters '{"x-kemari-mode": "event"}' > /dev/null
-kt_qmp pri migrate-set-capabilities \
-    '{"capabilities":[{"capability":"xbzrle","state":true}]}' > /dev/null ||
-    kt_die "xbzrle refused"
 sleep 1    # the ended session is cleaned up within milliseconds
-kt_protect pri sec2 4445 || kt_die "protection with xbzrle did not start"
+KT_XBZRLE=1 kt_protect pri sec2 4445 '{"x-kemari-mode": "event"}' ||
+    kt_die "protection with xbzrle did not start"
 measure "event-xbzrle"
 
 rss=$sec_rss
