@@ -46,6 +46,8 @@ INTEGRATION_TESTS += tests/integration/guest-boot.sh \
 	tests/integration/engine-failover-smp.sh \
 	tests/integration/engine-failover-cutoff.sh \
 	tests/integration/engine-failover-early.sh \
+	tests/integration/engine-failover-replicated.sh \
+	tests/integration/engine-replicated.sh \
 	tests/integration/engine-ram-compare.sh \
 	tests/integration/engine-secondary-loss.sh \
 	tests/integration/engine-held-limit.sh \
@@ -64,4 +66,8 @@ EXTRA_DIST += tests/bench/cluster-failover-bench.sh tests/lib/kemarid.sh
 bench-cluster: all kemari-guest tests/tools/membership-probe$(EXEEXT)
 	$(AM_TESTS_ENVIRONMENT) $(SHELL) \
 	    $(srcdir)/tests/bench/cluster-failover-bench.sh
-.PHONY: bench bench-cluster
+# guest disk write throughput: unprotected, shared and replicated disks
+EXTRA_DIST += tests/bench/disk-bench.sh
+bench-disk: all kemari-guest
+	$(AM_TESTS_ENVIRONMENT) $(SHELL) $(srcdir)/tests/bench/disk-bench.sh
+.PHONY: bench bench-cluster bench-disk

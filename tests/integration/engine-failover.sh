@@ -22,6 +22,10 @@
 # stream, and the frozen copy is killed afterwards, as fencing would.
 # Its disk is then opened without image locks (the frozen copy still
 # holds them: shared storage whose locks do not reach across hosts).
+# With KT_REPLICATED=1 the disk is replicated, not shared: every QEMU has
+# an image of its own (a secondary's starts as random bytes), the engine
+# copies the disk while the guest runs and then sends each checkpoint's
+# writes; the disk check reads the last primary's image.
 . "${top_srcdir:-.}/tests/lib/testlib.sh"
 
 kt_require_env
@@ -31,8 +35,12 @@ trials=${KT_TRIALS:-20}
 ns=kt-fo-$$
 kt_pair_netns "$ns"
 cutoff=${KT_CUTOFF:-0}
+replicated=${KT_REPLICATED:-0}
+params='{}'
+[ "$replicated" = 1 ] && params='{"x-kemari-replicated-disks": ["vdisk0"]}'
 kt_disk 64M
 disk=$KT_DISK
+pri_img=$KT_IMG
 if [ "$cutoff" = 1 ]; then
     # shellcheck disable=SC2001  # one substitution in a word list
     disk=$(echo "$KT_DISK" | sed 's/aio=threads/aio=threads,file.locking=off/')
@@ -43,17 +51,26 @@ udp_pid=$KT_UDP_PID
 disk_pid=$KT_DISK_PID
 pri=q0
 pri_pid=$KT_QEMU_PID
-kt_pass "guest booted (smp ${KT_SMP:-1})"
+kt_pass "guest booted (smp ${KT_SMP:-1}, disk $([ "$replicated" = 1 ] &&
+    echo replicated || echo shared))"
 
 failover_ms=""
 i=1
 while [ $i -le "$trials" ]; do
     sec=q$i
     kt_pair_tap "$ns" "kt$i"
+    sec_disk=$disk
+    sec_img=$pri_img
+    if [ "$replicated" = 1 ]; then
+        head -c 64M /dev/urandom > "$KT_DIR/disk-$i.img"
+        kt_disk 64M "$KT_DIR/disk-$i.img"
+        sec_disk=$KT_DISK
+        sec_img=$KT_IMG
+    fi
     # shellcheck disable=SC2086
-    KT_TAP=kt$i kt_qemu "$ns" "$sec" "$append" $disk -incoming defer
+    KT_TAP=kt$i kt_qemu "$ns" "$sec" "$append" $sec_disk -incoming defer
     sec_pid=$KT_QEMU_PID
-    if ! kt_protect "$pri" "$sec" $((4400 + i)); then
+    if ! kt_protect "$pri" "$sec" $((4400 + i)) "$params"; then
         kt_fail "trial $i: protection did not start"
         break
     fi
@@ -88,6 +105,7 @@ while [ $i -le "$trials" ]; do
     failover_ms="$failover_ms $ms"
     pri=$sec
     pri_pid=$sec_pid
+    pri_img=$sec_img
     # the guest goes on: more UDP numbers, TCP records and disk records
     n=0
     while [ $n -lt 300 ]; do
@@ -132,9 +150,9 @@ kt_check "UDP: no gap, no number with two payloads: $(cat "$KT_DIR/udp.out")" \
     grep -q 'missing=0 .*mismatches=0 .*bad=0' "$KT_DIR/udp.out"
 echo "observer socket: $rcvbuf_errors datagrams dropped for lack of buffer"
 kt_stop "$disk_pid"
-if out=$("$KEMARI_KSEQ" disk-verify "$KT_IMG" \
+if out=$("$KEMARI_KSEQ" disk-verify "$pri_img" \
         --reports "$KT_DIR/disk.reports" --expect-min 1); then
-    kt_pass "disk: every reported record is on the disk: $out"
+    kt_pass "disk: every reported record is on ${pri_img##*/}: $out"
 else
     kt_fail "disk: $out"
 fi

@@ -30,6 +30,11 @@ kt_check() {
     if "$@"; then kt_pass "$_d"; else kt_fail "$_d"; fi
 }
 
+# kt_has TEXT ERE: TEXT matches the extended regular expression ERE.
+kt_has() {
+    printf '%s\n' "$1" | grep -Eq -- "$2"
+}
+
 kt_finish() {
     printf '%s passed, %s failed\n' "$KT_PASSED" "$KT_FAILED"
     [ "$KT_FAILED" = 0 ] && [ "$KT_PASSED" -gt 0 ]
@@ -173,13 +178,23 @@ kt_wait_above() {
 # ($KT_UDP_PID, $KT_DISK_PID; status files udp.status, disk.status in
 # $KT_DIR).  Boots and waits for the ready marker; sets KT_BOOT_S
 # (seconds to boot) for the caller.
-# kt_disk SIZE: a raw disk image $KT_IMG and, in $KT_DISK, the QEMU
-# arguments of a virtio-blk disk on it (several QEMUs may share it).
+# kt_disk SIZE [IMAGE]: a raw disk image (IMAGE, default $KT_DIR/disk.img)
+# in $KT_IMG and, in $KT_DISK, the QEMU arguments of a virtio-blk disk on
+# it (several QEMUs may share it).  The disk is set up as libvirt does:
+# -blockdev nodes and a device with an id (vdisk0), which leaves the
+# device's BlockBackend anonymous.  KT_DISK_STYLE=drive gives the older
+# -drive form instead (a named BlockBackend, disk0).
 kt_disk() {
-    KT_IMG=$KT_DIR/disk.img
+    KT_IMG=${2:-$KT_DIR/disk.img}
     truncate -s "$1" "$KT_IMG"
-    KT_DISK="-drive file=$KT_IMG,format=raw,if=none,id=disk0,cache=none,aio=threads
-        -device virtio-blk-pci,drive=disk0"
+    if [ "${KT_DISK_STYLE:-blockdev}" = drive ]; then
+        KT_DISK="-drive file=$KT_IMG,format=raw,if=none,id=disk0,cache=none,aio=threads
+            -device virtio-blk-pci,drive=disk0,id=vdisk0"
+    else
+        KT_DISK="-blockdev driver=file,filename=$KT_IMG,node-name=disk0-file,cache.direct=on,aio=threads
+            -blockdev driver=raw,file=disk0-file,node-name=disk0
+            -device virtio-blk-pci,drive=disk0,id=vdisk0"
+    fi
 }
 
 # kt_observers NS: outside the VM, a kseq udp-recv for the guest's UDP

@@ -10,7 +10,7 @@
  *
  * In the guest:
  *   kseq udp-send ADDR PORT [--gap-us N] [--count N]
- *   kseq tcp-serve PORT [--gap-us N]
+ *   kseq tcp-serve PORT [--gap-us N] [--disk DEVICE]
  *   kseq disk-write DEVICE ADDR PORT [--gap-us N]
  * Outside:
  *   kseq udp-recv PORT [--kind udp|disk] [--log FILE] [--status FILE]
@@ -20,6 +20,7 @@
  *   kseq rr ADDR PORT [--count N] [--pages N] [--page-bytes B]
  *              [--size BYTES]
  *   kseq bulk ADDR PORT [--duration S]
+ *   kseq dwrite ADDR PORT [--bytes N] [--block B]
  *   kseq disk-verify IMAGE [--reports LOGFILE] [--expect-min N]
  * Between two programs (damages a stream for robustness tests):
  *   kseq proxy LISTEN-PORT ADDR PORT [--flip-after N] [--cut-after N]
@@ -61,6 +62,10 @@
 #define RR_MAX_SIZE 65536
 #define RR_MAX_PAGES 4096
 #define PAGE 4096
+#define DWRITE_HDR 12           /* dwrite request: bytes (8), block (4) */
+#define DWRITE_MIN_BLOCK 4096
+#define DWRITE_MAX_BLOCK (4L << 20)
+#define DWRITE_MAX_BYTES (64L << 30)
 
 static volatile sig_atomic_t stop_requested;
 
@@ -188,6 +193,9 @@ struct opts {
     const char *log;
     const char *status;
     const char *reports;
+    const char *disk;    /* tcp-serve: the device DWRITE writes to */
+    long bytes;          /* dwrite: bytes to write */
+    long block;          /* dwrite: bytes per write */
     enum kseq_kind kind;
 };
 
@@ -204,6 +212,8 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
     o->size = RR_HDR;
     o->flip_after = -1;
     o->cut_after = -1;
+    o->bytes = 64L << 20;
+    o->block = 64L << 10;
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -253,6 +263,17 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
             o->status = v;
         } else if (!strcmp(a, "--reports")) {
             o->reports = v;
+        } else if (!strcmp(a, "--disk")) {
+            o->disk = v;
+        } else if (!strcmp(a, "--bytes")) {
+            o->bytes = parse_num(v, "--bytes", DWRITE_MIN_BLOCK,
+                                 DWRITE_MAX_BYTES);
+        } else if (!strcmp(a, "--block")) {
+            o->block = parse_num(v, "--block", DWRITE_MIN_BLOCK,
+                                 DWRITE_MAX_BLOCK);
+            if (o->block % DWRITE_MIN_BLOCK) {
+                die_usage("--block is a multiple of 4096");
+            }
         } else if (!strcmp(a, "--kind")) {
             if (!strcmp(v, "udp")) {
                 o->kind = KSEQ_KIND_UDP;
@@ -488,9 +509,82 @@ serve_bulk(int fd)
     }
 }
 
-/* Reads the command line the client opens with: "SEQ", "ECHO", "BULK". */
+static uint64_t
+be64_at(const uint8_t *p)
+{
+    return (uint64_t)be32_at(p) << 32 | be32_at(p + 4);
+}
+
+/*
+ * DWRITE: a disk write benchmark inside the guest, like fio's sequential
+ * direct writes at queue depth 1.  The request is DWRITE_HDR bytes: the
+ * bytes to write (8) and the bytes per write (4, a multiple of 4096, at
+ * most DWRITE_MAX_BLOCK).  The server writes them to DISK with O_DIRECT
+ * from offset 0 (wrapping at its end), then fdatasync()s, and answers
+ * with the bytes written (8).  The client times the exchange from the
+ * outside, so the answer, like any output, only leaves a protected guest
+ * once the writes before it are safe.  Malformed requests or a disk
+ * that cannot be written end the connection.
+ */
 static void
-serve_conn(int fd, long gap_us)
+serve_dwrite(int fd, const char *disk)
+{
+    uint8_t req[DWRITE_HDR], resp[8];
+    uint64_t total, done = 0;
+    uint32_t block;
+    off_t size, off = 0;
+    void *buf = NULL;
+    int dfd, i;
+
+    if (!disk || read_all(fd, req, sizeof(req)) != 1) {
+        return;
+    }
+    total = be64_at(req);
+    block = be32_at(req + 8);
+    if (block < DWRITE_MIN_BLOCK || block > DWRITE_MAX_BLOCK ||
+        block % DWRITE_MIN_BLOCK || total > (uint64_t)DWRITE_MAX_BYTES) {
+        return;
+    }
+    dfd = open(disk, O_WRONLY | O_DIRECT);
+    if (dfd < 0 || (size = lseek(dfd, 0, SEEK_END)) < (off_t)block ||
+        posix_memalign(&buf, DWRITE_MIN_BLOCK, block)) {
+        perror("kseq: dwrite");
+        if (dfd >= 0) {
+            close(dfd);
+        }
+        return;
+    }
+    memset(buf, 0xa5, block);
+    while (done < total) {
+        if (off + (off_t)block > size) {
+            off = 0;
+        }
+        ((uint8_t *)buf)[0]++;          /* each block differs */
+        if (pwrite(dfd, buf, block, off) != (ssize_t)block) {
+            perror("kseq: dwrite");
+            break;
+        }
+        off += block;
+        done += block;
+    }
+    if (fdatasync(dfd) < 0) {
+        perror("kseq: dwrite: fdatasync");
+        done = 0;
+    }
+    close(dfd);
+    free(buf);
+    for (i = 0; i < 8; i++) {
+        resp[i] = (uint8_t)(done >> (56 - 8 * i));
+    }
+    write_all(fd, resp, sizeof(resp));
+}
+
+/*
+ * Reads the command line the client opens with: "SEQ", "ECHO", "BULK",
+ * "DWRITE".
+ */
+static void
+serve_conn(int fd, long gap_us, const char *disk)
 {
     char line[16];
     size_t n = 0;
@@ -513,6 +607,8 @@ serve_conn(int fd, long gap_us)
         serve_echo(fd);
     } else if (!strcmp(line, "BULK")) {
         serve_bulk(fd);
+    } else if (!strcmp(line, "DWRITE")) {
+        serve_dwrite(fd, disk);
     } else {
         static const char err[] = "ERR unknown command\n";
 
@@ -561,7 +657,7 @@ cmd_tcp_serve(int argc, char **argv)
         if (pid == 0) {
             close(lfd);
             rng_seed();
-            serve_conn(fd, o.gap_us);
+            serve_conn(fd, o.gap_us, o.disk);
             _exit(0);
         }
         close(fd);
@@ -965,6 +1061,49 @@ cmd_rr(int argc, char **argv)
     return 0;
 }
 
+/* Disk write throughput inside the guest, timed outside; prints MiB/s. */
+static int
+cmd_dwrite(int argc, char **argv)
+{
+    char *pos[2];
+    struct opts o;
+    struct sockaddr_in sa;
+    uint8_t req[DWRITE_HDR], resp[8];
+    uint64_t t0, done = 0;
+    double secs;
+    int fd, i;
+
+    if (parse_opts(argc, argv, &o, pos, 2) != 2) {
+        die_usage("dwrite ADDR PORT");
+    }
+    sa = parse_addr(pos[0], pos[1]);
+    signal(SIGPIPE, SIG_IGN);
+    for (i = 0; i < 8; i++) {
+        req[i] = (uint8_t)((uint64_t)o.bytes >> (56 - 8 * i));
+    }
+    for (i = 0; i < 4; i++) {
+        req[8 + i] = (uint8_t)((uint32_t)o.block >> (24 - 8 * i));
+    }
+    t0 = now_ns(CLOCK_MONOTONIC);
+    fd = tcp_connect(&sa, "DWRITE\n");
+    if (fd < 0) {
+        return 1;
+    }
+    if (write_all(fd, req, sizeof(req)) < 0 ||
+        read_all(fd, resp, sizeof(resp)) != 1) {
+        fprintf(stderr, "kseq: dwrite: no answer from the guest\n");
+        close(fd);
+        return 1;
+    }
+    secs = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+    close(fd);
+    done = be64_at(resp);
+    printf("dwrite: bytes=%" PRIu64 " block=%ld seconds=%.2f mib_s=%.2f\n",
+           done, o.block, secs,
+           secs > 0 ? (double)done / secs / (1 << 20) : 0.0);
+    return done == (uint64_t)o.bytes ? 0 : 1;
+}
+
 /* Bulk receive from the guest; prints Mbit/s. */
 static int
 cmd_bulk(int argc, char **argv)
@@ -1108,17 +1247,6 @@ crc32_of(const uint8_t *p, size_t len)
     return ~crc;
 }
 
-static uint64_t
-be64_at(const uint8_t *p)
-{
-    uint64_t v = 0;
-    int i;
-
-    for (i = 0; i < 8; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
 
 static void
 put_be32_at(uint8_t *p, uint32_t v)
@@ -1373,6 +1501,7 @@ static const struct {
     { "tcp-check", cmd_tcp_check },
     { "rr", cmd_rr },
     { "bulk", cmd_bulk },
+    { "dwrite", cmd_dwrite },
     { "disk-verify", cmd_disk_verify },
     { "proxy", cmd_proxy },
 };
