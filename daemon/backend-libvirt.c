@@ -40,6 +40,8 @@ struct lv_vm {
     bool active;                /* the domain runs (or is paused) */
     bool ours;                  /* we started it (secondary) */
     char *xml;                  /* migratable XML from the last scan */
+    char *live;                 /* live XML from the last scan */
+    uint64_t stopped;           /* lv.stops when its domain last stopped */
 };
 
 /* The connection; touched only by the worker (and the event thread
@@ -51,6 +53,7 @@ static struct {
     virConnectPtr conn;         /* worker's */
     bool scanning;              /* a scan job is queued (main) */
     bool warned;
+    uint64_t stops;             /* lifecycle STOPPED events so far (main) */
 } lv;
 
 enum lv_kind { LV_SCAN, LV_COMMAND, LV_CREATE, LV_DESTROY, LV_PERSIST };
@@ -58,6 +61,7 @@ enum lv_kind { LV_SCAN, LV_COMMAND, LV_CREATE, LV_DESTROY, LV_PERSIST };
 struct lv_found {
     char *name;
     char *xml;
+    char *live;                 /* live XML: with the devices' aliases */
 };
 
 struct lv_job {
@@ -71,6 +75,7 @@ struct lv_job {
     char *result;               /* COMMAND: QMP reply JSON */
     GError *error;
     GPtrArray *found;           /* SCAN: struct lv_found */
+    uint64_t stops;             /* SCAN: lv.stops when it was submitted */
 };
 
 static void
@@ -80,6 +85,7 @@ found_free(gpointer p)
 
     g_free(f->name);
     g_free(f->xml);
+    g_free(f->live);
     g_free(f);
 }
 
@@ -144,6 +150,7 @@ event_main(gpointer data)
             kd_vm_qemu_event(vm, e->event, o);
         } else if (e->life == VIR_DOMAIN_EVENT_STOPPED) {
             ((struct lv_vm *)vm->be)->active = false;
+            ((struct lv_vm *)vm->be)->stopped = ++lv.stops;
             kd_vm_qemu_exited(vm, "libvirt: the domain stopped");
         }
     }
@@ -272,12 +279,15 @@ worker_scan(struct lv_job *j)
         if (meta) {
             char *xml = virDomainGetXMLDesc(doms[i],
                                             VIR_DOMAIN_XML_MIGRATABLE);
+            char *live = virDomainGetXMLDesc(doms[i], 0);
             struct lv_found *f = g_new0(struct lv_found, 1);
 
             f->name = g_strdup(virDomainGetName(doms[i]));
             f->xml = g_strdup(xml);
+            f->live = g_strdup(live);
             g_ptr_array_add(j->found, f);
             free(xml);
+            free(live);
             free(meta);
         } else {
             virResetLastError();
@@ -439,6 +449,49 @@ command_main(struct lv_job *j)
     j->cb(j->vm, &m, NULL, j->opaque);
 }
 
+/*
+ * The VM's own settings, from the <kemari> element of its live domain
+ * XML: checkpoint mode and intervals, and which disks are replicated (by
+ * their aliases, the QEMU device ids libvirt gives them, which only the
+ * live XML has).  The hook vetted the element when the domain started.
+ * Protection is refused while a replicated disk cannot be named: taking
+ * it for shared would lose its writes on failover.
+ */
+static void
+apply_metadata(struct kd_vm *vm, const char *xml)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(kemarixml_doc) d = kemarixml_parse(xml, strlen(xml), &err);
+    g_autoptr(kemarixml_config) c = NULL;
+    g_auto(GStrv) disks = NULL;
+    guint i;
+
+    if (d) {
+        c = kemarixml_config_get(d, problems);
+    }
+    if (c) {
+        disks = kemarixml_replicated_disks(d, c, problems);
+    }
+    for (i = 0; i < problems->len; i++) {
+        vm_log_warnx(vm->name, "<kemari>: %s",
+                     (const char *)g_ptr_array_index(problems, i));
+    }
+    kd_vm_set_opts_problem(vm, problems->len ? g_ptr_array_index(problems, 0)
+                               : err ? err->message : NULL);
+    if (!c) {
+        return;
+    }
+    vm->opts.ckpt_mode = c->ckpt_mode == KEMARIXML_CKPT_PERIODIC
+                         ? CONF_CKPT_PERIODIC
+                         : c->ckpt_mode == KEMARIXML_CKPT_EVENT
+                         ? CONF_CKPT_EVENT : -1;
+    vm->opts.min_interval_ms = c->min_interval_ms;
+    vm->opts.max_interval_ms = c->max_interval_ms;
+    vm->opts.ack_timeout_ms = c->ack_timeout_ms;
+    kd_vm_set_replicated(vm, disks);
+}
+
 static void
 scan_main(struct lv_job *j)
 {
@@ -468,6 +521,19 @@ scan_main(struct lv_job *j)
         g_hash_table_add(seen, f->name);
         vm = kd_vm_ensure(lv.kd, f->name);
         l = lvm(vm);
+        if (l->stopped > j->stops) {
+            /*
+             * The domain stopped after this scan was submitted: what it
+             * saw running is gone (a domain started since is found by the
+             * next scan).
+             */
+            continue;
+        }
+        if (g_strcmp0(l->live, f->live) != 0) {
+            apply_metadata(vm, f->live ? f->live : "");
+        }
+        g_free(l->live);
+        l->live = g_strdup(f->live);
         g_free(l->xml);
         l->xml = g_strdup(f->xml);
         was = l->active;
@@ -554,6 +620,7 @@ lv_scan(struct kd *kd)
     lv.scanning = true;
     j = g_new0(struct lv_job, 1);
     j->kind = LV_SCAN;
+    j->stops = lv.stops;
     submit(j);
 }
 
@@ -711,6 +778,7 @@ lv_release(struct kd_vm *vm)
 
     if (l) {
         g_free(l->xml);
+        g_free(l->live);
         g_free(l);
         vm->be = NULL;
     }
@@ -718,6 +786,7 @@ lv_release(struct kd_vm *vm)
 
 const struct kd_backend kd_backend_libvirt = {
     .name = "libvirt",
+    .own_settings = true,
     .config_kind = PAIRPROTO_CONFIG_LIBVIRT_XML,
     .scan = lv_scan,
     .ready = lv_ready,

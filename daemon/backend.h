@@ -32,6 +32,9 @@ typedef void (*kd_reply_fn)(struct kd_vm *vm, const struct qmpc_msg *reply,
 
 struct kd_backend {
     const char *name;
+    /* The VMs carry their own protection settings (the libvirt domain's
+     * <kemari>): those of `kemari start` do not apply. */
+    bool own_settings;
     /* What load_config() produces and start_incoming() takes: the
      * CONFIG_KIND of PAIR_REQUEST (peers must use the same backend). */
     enum pairproto_config_kind config_kind;

@@ -28,6 +28,8 @@ enum arg_kind {
     ARG_NAME,               /* VM or node name, pairproto_name_valid() */
     ARG_INTERVAL,           /* integer, CTLPROTO_INTERVAL_MIN..MAX */
     ARG_HOOK_OP,            /* one of hook_ops[] */
+    ARG_DEVICES,            /* array of 1..CTLPROTO_MAX_REPLICATE distinct
+                             * device ids, pairproto_name_valid() */
 };
 
 /* The libvirt hook operations kemarid is told about. */
@@ -40,7 +42,7 @@ struct arg_spec {
     bool required;
 };
 
-#define MAX_ARGS 2
+#define MAX_ARGS 3
 
 struct cmd_spec {
     const char *name;
@@ -50,7 +52,9 @@ struct cmd_spec {
 static const struct cmd_spec cmd_specs[CTLPROTO_CMD_COUNT] = {
     [CTLPROTO_CMD_STATUS] = { "status", { { "vm", ARG_NAME, false } } },
     [CTLPROTO_CMD_START] = { "start", { { "vm", ARG_NAME, true },
-                                        { "peer", ARG_NAME, false } } },
+                                        { "peer", ARG_NAME, false },
+                                        { "replicate", ARG_DEVICES,
+                                          false } } },
     [CTLPROTO_CMD_STOP] = { "stop", { { "vm", ARG_NAME, true } } },
     [CTLPROTO_CMD_FAILOVER] = { "failover", { { "vm", ARG_NAME, true } } },
     [CTLPROTO_CMD_NODES] = { "nodes", { { NULL, ARG_NONE, false } } },
@@ -260,6 +264,57 @@ bad_request(GError **error, enum ctlproto_error_code code, const char *fmt,
     return false;
 }
 
+/* Checks and stores the device ids of argument A (ARG_DEVICES). */
+static bool
+parse_devices(const struct cmd_spec *spec, const struct arg_spec *a,
+              JsonNode *node, struct ctlproto_request *out, GError **error)
+{
+    JsonArray *arr;
+    unsigned i, j, n;
+
+    arr = JSON_NODE_HOLDS_ARRAY(node) ? json_node_get_array(node) : NULL;
+    n = arr ? json_array_get_length(arr) : 0;
+    if (n == 0) {
+        return bad_request(error, CTLPROTO_ERROR_BAD_REQUEST,
+                           "command '%s': argument '%s' must be an array of "
+                           "1 to %d device ids", spec->name, a->name,
+                           CTLPROTO_MAX_REPLICATE);
+    }
+    if (n > CTLPROTO_MAX_REPLICATE) {
+        return bad_request(error, CTLPROTO_ERROR_BAD_REQUEST,
+                           "command '%s': argument '%s' has %u device ids "
+                           "(at most %d)", spec->name, a->name, n,
+                           CTLPROTO_MAX_REPLICATE);
+    }
+    for (i = 0; i < n; i++) {
+        const char *s = get_str(json_array_get_element(arr, i));
+
+        if (!s) {
+            return bad_request(error, CTLPROTO_ERROR_BAD_REQUEST,
+                               "command '%s': argument '%s[%u]' must be a "
+                               "string", spec->name, a->name, i);
+        }
+        if (!pairproto_name_valid(s)) {
+            return bad_request(error, CTLPROTO_ERROR_BAD_REQUEST,
+                               "command '%s': argument '%s[%u]': invalid "
+                               "device id (1 to 64 of A-Z a-z 0-9 _ . -, not "
+                               "starting with . or -)", spec->name, a->name,
+                               i);
+        }
+        for (j = 0; j < i; j++) {
+            if (strcmp(s, out->replicate[j]) == 0) {
+                return bad_request(error, CTLPROTO_ERROR_BAD_REQUEST,
+                                   "command '%s': argument '%s': device id "
+                                   "'%s' appears twice", spec->name,
+                                   a->name, s);
+            }
+        }
+        g_strlcpy(out->replicate[i], s, CTLPROTO_NAME_MAX + 1);
+    }
+    out->n_replicate = n;
+    return true;
+}
+
 /* Checks and stores one argument of command SPEC. */
 static bool
 parse_arg(const struct cmd_spec *spec, const struct arg_spec *a,
@@ -310,6 +365,8 @@ parse_arg(const struct cmd_spec *spec, const struct arg_spec *a,
                            "command '%s': argument '%s' must be one of "
                            "started, stopped, release", spec->name, a->name);
     }
+    case ARG_DEVICES:
+        return parse_devices(spec, a, node, out, error);
     case ARG_NONE:
         break;
     }
@@ -453,6 +510,7 @@ ctlproto_request_format(const struct ctlproto_request *req)
     unsigned i;
 
     g_return_val_if_fail((unsigned)req->command < CTLPROTO_CMD_COUNT, NULL);
+    g_return_val_if_fail(req->n_replicate <= CTLPROTO_MAX_REPLICATE, NULL);
     spec = &cmd_specs[req->command];
     b = begin_message(req->id);
     json_builder_set_member_name(b, "command");
@@ -473,6 +531,15 @@ ctlproto_request_format(const struct ctlproto_request *req)
         } else if (a->kind == ARG_HOOK_OP && req->op[0] != '\0') {
             json_builder_set_member_name(b, a->name);
             json_builder_add_string_value(b, req->op);
+        } else if (a->kind == ARG_DEVICES && req->n_replicate > 0) {
+            unsigned j;
+
+            json_builder_set_member_name(b, a->name);
+            json_builder_begin_array(b);
+            for (j = 0; j < req->n_replicate; j++) {
+                json_builder_add_string_value(b, req->replicate[j]);
+            }
+            json_builder_end_array(b);
         }
     }
     json_builder_end_object(b);

@@ -34,15 +34,16 @@
 #define CTLPROTO_VERSION 1
 #define CTLPROTO_MAX_LINE 65536         /* bytes, without the '\n' */
 #define CTLPROTO_ID_MAX ((INT64_C(1) << 53) - 1) /* exact in a double */
-#define CTLPROTO_NAME_MAX 64            /* vm and node names */
+#define CTLPROTO_NAME_MAX 64            /* vm, node names and device ids */
 #define CTLPROTO_INTERVAL_MIN 100       /* stats-subscribe interval, ms */
 #define CTLPROTO_INTERVAL_MAX 60000
 #define CTLPROTO_INTERVAL_DEFAULT 1000
 #define CTLPROTO_OP_MAX 16              /* hook-event op, e.g. "started" */
+#define CTLPROTO_MAX_REPLICATE 16       /* start: replicated device ids */
 
 enum ctlproto_command {
     CTLPROTO_CMD_STATUS = 0,    /* args: vm (optional) */
-    CTLPROTO_CMD_START,         /* args: vm, [peer] */
+    CTLPROTO_CMD_START,         /* args: vm, [peer], [replicate] */
     CTLPROTO_CMD_STOP,          /* args: vm */
     CTLPROTO_CMD_FAILOVER,      /* args: vm */
     CTLPROTO_CMD_NODES,         /* no args */
@@ -64,6 +65,10 @@ struct ctlproto_request {
     char peer[CTLPROTO_NAME_MAX + 1];   /* start: "peer"; fenced: "node" */
     char op[CTLPROTO_OP_MAX + 1];       /* hook-event only */
     unsigned interval_ms;       /* stats-subscribe only */
+    /* start: the QEMU device ids whose disks are replicated, distinct;
+     * n_replicate 0: every disk is shared */
+    char replicate[CTLPROTO_MAX_REPLICATE][CTLPROTO_NAME_MAX + 1]; /* start */
+    unsigned n_replicate;
 };
 
 /*

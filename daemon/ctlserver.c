@@ -333,7 +333,7 @@ nodes_result(struct kd *kd)
             json_builder_add_null_value(b);
         }
         json_builder_set_member_name(b, "proto-min");
-        json_builder_add_int_value(b, local ? PAIRPROTO_VERSION
+        json_builder_add_int_value(b, local ? PAIRPROTO_VERSION_MIN
                                    : n && n->hello ? n->proto_min : 0);
         json_builder_set_member_name(b, "proto-max");
         json_builder_add_int_value(b, local ? PAIRPROTO_VERSION
@@ -349,7 +349,7 @@ nodes_result(struct kd *kd)
         json_builder_end_array(b);
         json_builder_set_member_name(b, "eligible");
         json_builder_add_boolean_value(b, !local &&
-                                       kd_node_eligible(kd, id, false, NULL));
+                                       kd_node_eligible(kd, id, NULL, NULL));
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -518,6 +518,19 @@ handle(struct ctlclient *c, const struct ctlproto_request *req)
                         "corosync is unreachable: membership and quorum "
                         "unknown");
             break;
+        }
+        if (!kd->backend->own_settings && req->n_replicate > 0 &&
+            vm->fsm->state == VMFSM_UNPROTECTED) {
+            /* the direct backend: the disks `kemari start --replicate`
+             * names are replicated from now on, the others shared (without
+             * --replicate the VM keeps what it had) */
+            char *ids[CTLPROTO_MAX_REPLICATE + 1] = { NULL };
+            unsigned i;
+
+            for (i = 0; i < req->n_replicate; i++) {
+                ids[i] = (char *)req->replicate[i];
+            }
+            kd_vm_set_replicated(vm, ids);
         }
         if (!req->peer[0]) {
             /* no peer named: the node re-protection would pick */

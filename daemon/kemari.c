@@ -45,11 +45,13 @@ enum cli_opt {
     OPT_TIMEOUT = 1 << 2,
     OPT_INTERVAL = 1 << 3,
     OPT_COUNT = 1 << 4,
+    OPT_REPLICATE = 1 << 5,
 };
-#define N_CMD_OPTS 5
+#define N_CMD_OPTS 6
 
 static const char *const opt_names[N_CMD_OPTS] = {
     "--peer", "--no-wait", "--timeout", "--interval", "--count",
+    "--replicate",
 };
 
 /* The command line, parsed. */
@@ -59,6 +61,9 @@ struct cli {
     char *socket_path;          /* owned: the socket to use, resolved */
     bool json;
     const char *peer;           /* --peer, or NULL */
+    /* --replicate, in the order given, distinct */
+    const char *replicate[CTLPROTO_MAX_REPLICATE];
+    unsigned n_replicate;
     bool no_wait;
     double timeout_s;           /* --timeout, seconds */
     unsigned interval_ms;       /* --interval */
@@ -80,9 +85,12 @@ static const char usage_text[] =
 "\n"
 "Commands:\n"
 "  status [VM]            this node, the cluster and the VMs here\n"
-"  start VM [--peer NODE] [--no-wait] [--timeout SECS]\n"
+"  start VM [--peer NODE] [--replicate DEVICE]... [--no-wait]\n"
+"           [--timeout SECS]\n"
 "                         protect VM with a secondary on NODE (default:\n"
-"                         an eligible node kemarid picks)\n"
+"                         an eligible node kemarid picks); the disk of\n"
+"                         each QEMU device DEVICE is replicated, the\n"
+"                         others are shared\n"
 "  stop VM [--no-wait] [--timeout SECS]\n"
 "                         end the protection of VM (it keeps running)\n"
 "  failover VM [--no-wait] [--timeout SECS]\n"
@@ -101,6 +109,9 @@ static const char usage_text[] =
 "                   else control-socket in " CONF_DEFAULT_PATH ")\n"
 "  --config FILE    read control-socket from FILE ($KEMARI_CONFIG)\n"
 "  --json           print the daemon's result as JSON\n"
+"  --replicate DEVICE\n"
+"                   start: replicate the disk of QEMU device DEVICE (each\n"
+"                   node has its own image); repeatable, up to 16 times\n"
 "  --no-wait        return once the request is accepted\n"
 "  --timeout SECS   how long to wait for start, stop, failover (300)\n"
 "  --interval MS    stats period, 100 to 60000 ms (1000)\n"
@@ -312,6 +323,18 @@ fmt_bytes(JsonObject *o, const char *name)
                   : g_strdup_printf("%.0f%c", v, units[u]);
 }
 
+/* Bytes per second: 512B/s, 1.5M/s, 120M/s. */
+static char *
+fmt_rate(double v)
+{
+    g_autoptr(JsonObject) o = json_object_new();
+    g_autofree char *b = NULL;
+
+    json_object_set_double_member(o, "v", v);
+    b = fmt_bytes(o, "v");
+    return g_strdup_printf("%s%s/s", b, v < 1024 ? "B" : "");
+}
+
 /* Microseconds: 310us, 1.9ms, 25ms, 1.20s. */
 static char *
 fmt_us(JsonObject *o, const char *name)
@@ -459,6 +482,50 @@ array_obj(JsonArray *a, unsigned i)
     return n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
 }
 
+/*
+ * One line per replicated disk of VM: the initial copy's progress, or
+ * that the copy is in sync.
+ */
+static void
+print_disks(JsonObject *vm)
+{
+    JsonArray *disks = array_member(obj_member(vm, "engine"), "disks");
+    const char *name = str_member(vm, "name");
+    unsigned i, n = disks ? json_array_get_length(disks) : 0;
+
+    for (i = 0; i < n; i++) {
+        JsonObject *d = array_obj(disks, i);
+        const char *dev = str_member(d, "device");
+        g_autofree char *size = fmt_bytes(d, "size");
+        g_autofree char *line = NULL, *shown = NULL;
+        bool synced = bool_member(d, "synced");
+        double pct = 0, rate = 0, left;
+
+        if (synced) {
+            g_autofree char *sent = fmt_bytes(d, "transferred");
+
+            line = g_strdup_printf("%s: disk %s (%s): replicated, in sync "
+                                   "(%s sent)", name ? name : "?",
+                                   dev ? dev : "?", size, sent);
+        } else {
+            g_autofree char *remaining = fmt_bytes(d, "remaining");
+            g_autofree char *speed = NULL, *eta = NULL;
+
+            num_member(d, "percent", &pct);
+            num_member(d, "rate", &rate);
+            speed = rate > 0 ? fmt_rate(rate) : g_strdup("rate unknown");
+            eta = num_member(d, "seconds-left", &left)
+                  ? g_strdup_printf(", %.0f s left", left) : g_strdup("");
+            line = g_strdup_printf("%s: disk %s (%s): copying, %.0f%% "
+                                   "(%s to go), %s%s", name ? name : "?",
+                                   dev ? dev : "?", size, pct, remaining,
+                                   speed, eta);
+        }
+        shown = printable(line);
+        printf("%s\n", shown);
+    }
+}
+
 static void
 print_status(JsonObject *res)
 {
@@ -510,6 +577,7 @@ print_status(JsonObject *res)
 
             printf("%s\n", shown);
         }
+        print_disks(vm);
     }
 }
 
@@ -888,6 +956,7 @@ run_action(struct cli *cli, enum ctlproto_command cmd, enum goal goal)
     g_autofree char *error_before = NULL;
     g_autofree char *state = NULL;
     const char *vm = cli->args[0];
+    unsigned i;
     int rc = 0;
 
     if (!(c = connect_daemon(cli, &rc))) {
@@ -907,6 +976,12 @@ run_action(struct cli *cli, enum ctlproto_command cmd, enum goal goal)
     if (cli->peer) {
         g_strlcpy(req.peer, cli->peer, sizeof(req.peer));
     }
+    /* start only: the other commands refuse --replicate */
+    for (i = 0; i < cli->n_replicate; i++) {
+        g_strlcpy(req.replicate[i], cli->replicate[i],
+                  sizeof(req.replicate[i]));
+    }
+    req.n_replicate = cli->n_replicate;
     if ((rc = call(c, &req, &r)) != 0) {
         return rc;
     }
@@ -1092,7 +1167,8 @@ cmd_help(struct cli *cli)
 
 static const struct command commands[] = {
     { "status", cmd_status, 0, 1, 0 },
-    { "start", cmd_start, 1, 1, OPT_PEER | OPT_NO_WAIT | OPT_TIMEOUT },
+    { "start", cmd_start, 1, 1,
+      OPT_PEER | OPT_REPLICATE | OPT_NO_WAIT | OPT_TIMEOUT },
     { "stop", cmd_stop, 1, 1, OPT_NO_WAIT | OPT_TIMEOUT },
     { "failover", cmd_failover, 1, 1, OPT_NO_WAIT | OPT_TIMEOUT },
     { "nodes", cmd_nodes, 0, 0, 0 },
@@ -1138,7 +1214,7 @@ parse_seconds(const char *s, double *out)
 
 enum {
     LOPT_SOCKET = 256, LOPT_CONFIG, LOPT_JSON, LOPT_PEER, LOPT_NO_WAIT,
-    LOPT_TIMEOUT, LOPT_INTERVAL, LOPT_COUNT, LOPT_VERSION,
+    LOPT_TIMEOUT, LOPT_INTERVAL, LOPT_COUNT, LOPT_VERSION, LOPT_REPLICATE,
 };
 
 static const struct option long_opts[] = {
@@ -1146,6 +1222,7 @@ static const struct option long_opts[] = {
     { "config", required_argument, NULL, LOPT_CONFIG },
     { "json", no_argument, NULL, LOPT_JSON },
     { "peer", required_argument, NULL, LOPT_PEER },
+    { "replicate", required_argument, NULL, LOPT_REPLICATE },
     { "no-wait", no_argument, NULL, LOPT_NO_WAIT },
     { "timeout", required_argument, NULL, LOPT_TIMEOUT },
     { "interval", required_argument, NULL, LOPT_INTERVAL },
@@ -1192,6 +1269,24 @@ parse_args(struct cli *cli, int argc, char **argv,
             }
             cli->peer = optarg;
             cli->given |= OPT_PEER;
+            break;
+        case LOPT_REPLICATE:
+            if (!pairproto_name_valid(optarg)) {
+                return usage_error("--replicate: invalid device id '%s' "
+                                   "(%s)", optarg, NAME_RULE);
+            }
+            for (i = 0; i < cli->n_replicate; i++) {
+                if (strcmp(cli->replicate[i], optarg) == 0) {
+                    return usage_error("--replicate: device '%s' given "
+                                       "twice", optarg);
+                }
+            }
+            if (cli->n_replicate == CTLPROTO_MAX_REPLICATE) {
+                return usage_error("--replicate: at most %d devices",
+                                   CTLPROTO_MAX_REPLICATE);
+            }
+            cli->replicate[cli->n_replicate++] = optarg;
+            cli->given |= OPT_REPLICATE;
             break;
         case LOPT_NO_WAIT:
             cli->no_wait = true;

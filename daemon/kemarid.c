@@ -94,7 +94,8 @@ kd_node_label(struct kd *kd, uint32_t id, char *buf, size_t len)
 }
 
 bool
-kd_node_eligible(struct kd *kd, uint32_t id, bool kvm, const char **why)
+kd_node_eligible(struct kd *kd, uint32_t id, const struct kd_vm *vm,
+                 const char **why)
 {
     struct kd_node *n = kd_node_get(kd, id);
     const char *dummy;
@@ -110,11 +111,15 @@ kd_node_eligible(struct kd *kd, uint32_t id, bool kvm, const char **why)
                !n->hello) {
         *why = "its kemarid is not running (or has not said hello yet)";
     } else if (n->proto_min > PAIRPROTO_VERSION ||
-               n->proto_max < PAIRPROTO_VERSION) {
-        *why = "it does not speak this node's pair protocol version";
+               n->proto_max < PAIRPROTO_VERSION_MIN) {
+        *why = "it speaks no pair protocol version this node speaks";
+    } else if (vm && vm->opts.replicated &&
+               n->proto_max < PAIRPROTO_VERSION_REPLICATED) {
+        *why = "the VM has replicated disks and its kemarid is too old "
+               "to know them";
     } else if (!(n->caps & PAIRPROTO_CAP_SECONDARY)) {
         *why = "it does not run secondaries";
-    } else if (kvm && n->kvm_check != PAIRPROTO_KVM_PASS) {
+    } else if (vm && vm->uses_kvm && n->kvm_check != PAIRPROTO_KVM_PASS) {
         *why = "the VM uses KVM and kemari-kvm-check did not pass there";
     } else {
         return true;
@@ -155,7 +160,7 @@ send_hello(struct kd *kd)
 {
     struct pairproto_msg m = {
         .type = PAIRPROTO_HELLO,
-        .proto_min = PAIRPROTO_VERSION,
+        .proto_min = PAIRPROTO_VERSION_MIN,
         .proto_max = PAIRPROTO_VERSION,
         .caps = PAIRPROTO_CAP_PRIMARY | PAIRPROTO_CAP_SECONDARY,
         .kvm_check = kd->kvm_verdict,

@@ -81,12 +81,36 @@ struct kd_node *kd_node_by_name(struct kd *kd, const char *name);
 /* Node name for logs and status: the HELLO name or "node<ID>". */
 const char *kd_node_label(struct kd *kd, uint32_t id, char *buf, size_t len);
 
-/* Whether NODE could become a secondary now for a VM that does (KVM)
- * or does not use KVM acceleration; *WHY gets a static reason if not. */
-bool kd_node_eligible(struct kd *kd, uint32_t node, bool kvm,
+/* Whether NODE could become a secondary now for VM (its KVM use, its
+ * replicated disks), or for any VM when VM is NULL; *WHY gets a static
+ * reason if not. */
+bool kd_node_eligible(struct kd *kd, uint32_t node, const struct kd_vm *vm,
                       const char **why);
 
 /* ---- vm.c ---- */
+
+/*
+ * A VM's own protection settings, over kemari.conf's: the libvirt backend
+ * takes them from the domain's <kemari> element, the direct backend from
+ * `kemari start` (and a secondary from the PAIR_REQUEST).
+ */
+struct kd_vm_opts {
+    int ckpt_mode;              /* enum conf_ckpt_mode; -1: kemari.conf's */
+    int min_interval_ms;        /* -1: kemari.conf's */
+    int max_interval_ms;        /* -1: kemari.conf's */
+    int ack_timeout_ms;         /* -1: kemari.conf's */
+    char **replicated;          /* ids of devices whose disks are
+                                 * replicated, NULL-terminated; NULL:
+                                 * every disk is shared */
+};
+
+/* Progress of one replicated disk's copy, from query-kemari samples. */
+struct kd_disk_rate {
+    char *device;
+    uint64_t done;              /* size - remaining at the last sample */
+    double time;                /* when */
+    double rate;                /* bytes of the disk covered per second */
+};
 
 struct kd_vm {
     struct kd *kd;
@@ -126,7 +150,16 @@ struct kd_vm {
     uint8_t uuid[PAIRPROTO_UUID_SIZE];
     GHashTable *refused;        /* node id -> monotonic second refused */
     bool reprotect_pending;     /* REPROTECT found no node yet */
+    struct kd_vm_opts opts;
+    char *opts_problem;         /* why the VM's own settings cannot be
+                                 * used (protection is refused), or NULL */
+    GArray *disk_rates;         /* struct kd_disk_rate */
 };
+
+/* Replaces VM's replicated disks with a copy of IDS (may be NULL). */
+void kd_vm_set_replicated(struct kd_vm *vm, char *const *ids);
+/* Protection is refused while PROBLEM (copied; NULL clears it) stands. */
+void kd_vm_set_opts_problem(struct kd_vm *vm, const char *problem);
 
 struct kd_vm *kd_vm_get(struct kd *kd, const char *name);
 /* Creates the VM (state STOPPED) if needed. */

@@ -117,7 +117,9 @@ daemon_kemarid_SOURCES = daemon/kemarid.c daemon/kemarid.h daemon/vm.c \
 	daemon/backend-libvirt.c
 daemon_kemarid_CPPFLAGS = $(KEMARID_CPPFLAGS) -I$(top_srcdir)/libvirt-driver
 daemon_kemarid_CFLAGS = $(KEMARID_CFLAGS) $(LIBVIRT_CFLAGS)
-daemon_kemarid_LDADD = $(KEMARID_LIBS) $(LIBVIRT_LIBS)
+# libkemarixml: the libvirt backend reads each domain's <kemari> element
+daemon_kemarid_LDADD = libvirt-driver/libkemarixml.a $(KEMARID_LIBS) \
+	$(LIBVIRT_LIBS) $(LIBXML_LIBS)
 
 # Its systemd unit (Type=notify, after corosync, before Pacemaker).
 systemdsystemunit_DATA = daemon/kemarid.service
@@ -135,6 +137,12 @@ INTEGRATION_TESTS += tests/integration/kemarid-cluster.sh
 # QEMU with the direct backend, its domain with the libvirt backend).
 INTEGRATION_TESTS += tests/integration/kemarid-partition.sh \
 	tests/integration/kemarid-libvirt-partition.sh
+# A libvirt domain whose disk is replicated: settings from its <kemari>,
+# the copy's progress in `kemari status`, failover onto node2's copy.
+INTEGRATION_TESTS += tests/integration/kemarid-libvirt-replicated.sh
+# The same with the direct backend and `kemari start --replicate`, and a
+# re-protection after the failover that keeps the disk replicated.
+INTEGRATION_TESTS += tests/integration/kemarid-replicated.sh
 
 # (tests/local.mk puts $(INTEGRATION_TESTS) in EXTRA_DIST)
 INTEGRATION_TESTS += tests/fuzz/run-fuzz.sh

@@ -37,6 +37,7 @@ enum pairproto_field {
     F_SW_VERSION = 0x0011,
     F_KVM_CHECK = 0x0012,
     F_NODE_NAME = 0x0013,
+    F_REPLICATED_DISKS = 0x0014,    /* version 2 */
     F_COUNT
 };
 
@@ -47,7 +48,13 @@ struct field_desc {
     const char *name;
     uint16_t min_len;               /* value length bounds, bytes */
     uint16_t max_len;
+    uint8_t since;                  /* header version that added it (0 for
+                                     * version 1's fields) */
 };
+
+/* REPLICATED_DISKS at its longest: each id of 64 bytes and its NUL. */
+#define REPLICATED_MAX_LEN \
+    (PAIRPROTO_MAX_REPLICATED * (PAIRPROTO_NAME_MAX + 1))
 
 static const struct field_desc field_descs[F_COUNT] = {
     [F_VM_NAME] = { "VM_NAME", 1, PAIRPROTO_NAME_MAX },
@@ -69,6 +76,8 @@ static const struct field_desc field_descs[F_COUNT] = {
     [F_SW_VERSION] = { "SW_VERSION", 1, PAIRPROTO_VERSION_STR_MAX },
     [F_KVM_CHECK] = { "KVM_CHECK", 1, 1 },
     [F_NODE_NAME] = { "NODE_NAME", 1, PAIRPROTO_NAME_MAX },
+    [F_REPLICATED_DISKS] = { "REPLICATED_DISKS", 2, REPLICATED_MAX_LEN,
+                             PAIRPROTO_VERSION_REPLICATED },
 };
 
 #define B(f) (1u << (f))
@@ -87,7 +96,7 @@ static const struct type_desc type_descs[PAIRPROTO_TYPE_MAX + 1] = {
     [PAIRPROTO_PAIR_REQUEST] = {
         "PAIR_REQUEST",
         B(F_VM_NAME) | B(F_VM_UUID) | B(F_EPOCH) | B(F_NODE_ID) |
-        B(F_CONFIG_KIND) | B(F_CONFIG), 0 },
+        B(F_CONFIG_KIND) | B(F_CONFIG), B(F_REPLICATED_DISKS) },
     [PAIRPROTO_PAIR_ACCEPT] = {
         "PAIR_ACCEPT",
         B(F_VM_NAME) | B(F_EPOCH) | B(F_HOST) | B(F_PORT), 0 },
@@ -256,6 +265,7 @@ text_valid_n(const uint8_t *s, size_t len)
 struct dctx {
     const char *type_name;          /* "HELLO", or NULL before the type */
     GError **error;
+    unsigned version;               /* the header's, once checked */
 };
 
 static bool G_GNUC_PRINTF(3, 4)
@@ -286,6 +296,57 @@ copy_str(char *dst, const uint8_t *v, uint16_t len)
 {
     memcpy(dst, v, len);
     dst[len] = '\0';
+}
+
+/*
+ * Splits REPLICATED_DISKS, "id\0id\0" (LEN >= 2), into M: 1 to
+ * PAIRPROTO_MAX_REPLICATED valid, distinct device ids.
+ */
+static bool
+decode_replicated(struct dctx *c, const uint8_t *v, uint16_t len,
+                  struct pairproto_msg *m)
+{
+    size_t off = 0;
+    unsigned i;
+
+    if (v[len - 1] != '\0') {
+        return bad_value(c, F_REPLICATED_DISKS, "device ids must be "
+                         "NUL-terminated");
+    }
+    while (off < len) {
+        const uint8_t *id = v + off;
+        size_t n = (size_t)((const uint8_t *)memchr(id, '\0', len - off) -
+                            id);
+        g_autofree char *what = NULL;
+
+        if (n == 0) {
+            what = g_strdup_printf("empty device id at value offset %zu",
+                                   off);
+        } else if (!name_valid_n(id, n)) {
+            what = g_strdup_printf("invalid device id at value offset %zu "
+                                   "(1 to 64 of A-Z a-z 0-9 _ . -, not "
+                                   "starting with . or -)", off);
+        } else if (m->n_replicated == PAIRPROTO_MAX_REPLICATED) {
+            what = g_strdup_printf("more than %u device ids (id %u at "
+                                   "value offset %zu)",
+                                   PAIRPROTO_MAX_REPLICATED,
+                                   PAIRPROTO_MAX_REPLICATED + 1, off);
+        }
+        for (i = 0; !what && i < m->n_replicated; i++) {
+            if (strlen(m->replicated[i]) == n &&
+                memcmp(m->replicated[i], id, n) == 0) {
+                what = g_strdup_printf("device id '%s' at value offset %zu "
+                                       "appears twice", m->replicated[i],
+                                       off);
+            }
+        }
+        if (what) {
+            return bad_value(c, F_REPLICATED_DISKS, what);
+        }
+        copy_str(m->replicated[m->n_replicated++], id, (uint16_t)n);
+        off += n + 1;
+    }
+    return true;
 }
 
 /* Decodes one known field whose length is within its bounds. */
@@ -379,6 +440,8 @@ decode_value(struct dctx *c, unsigned id, const uint8_t *v, uint16_t len,
         }
         m->kvm_check = (enum pairproto_kvm_check)v[0];
         return true;
+    case F_REPLICATED_DISKS:
+        return decode_replicated(c, v, len, m);
     case F_COUNT:
         break;
     }
@@ -480,6 +543,12 @@ decode_body(struct dctx *c, const struct type_desc *td, const uint8_t *body,
             return fail(c, PAIRPROTO_ERROR_FIELD_UNKNOWN,
                         "unknown field 0x%04x at body offset %zu", id, off);
         }
+        if (field_descs[id].since > c->version) {
+            return fail(c, PAIRPROTO_ERROR_FIELD_UNKNOWN,
+                        "field %s (0x%04x) at body offset %zu is not in "
+                        "protocol version %u", field_descs[id].name, id, off,
+                        c->version);
+        }
         if (!((td->required | td->optional) & B(id))) {
             return fail(c, PAIRPROTO_ERROR_FIELD_UNEXPECTED,
                         "field %s (0x%04x) at body offset %zu is not "
@@ -524,7 +593,7 @@ pairproto_decode(const void *buf, size_t len, struct pairproto_msg *out,
                  GError **error)
 {
     const uint8_t *p = buf;
-    struct dctx c = { NULL, error };
+    struct dctx c = { NULL, error, 0 };
     uint32_t blen;
     uint16_t flags;
     uint8_t type;
@@ -545,11 +614,13 @@ pairproto_decode(const void *buf, size_t len, struct pairproto_msg *out,
                     "bad magic 0x%08x (expected \"%s\")", get_be32(p),
                     PAIRPROTO_MAGIC);
     }
-    if (p[4] != PAIRPROTO_VERSION) {
+    if (p[4] < PAIRPROTO_VERSION_MIN || p[4] > PAIRPROTO_VERSION) {
         return fail(&c, PAIRPROTO_ERROR_VERSION,
                     "protocol version %u not supported (this node speaks "
-                    "%u)", p[4], PAIRPROTO_VERSION);
+                    "%u to %u)", p[4], PAIRPROTO_VERSION_MIN,
+                    PAIRPROTO_VERSION);
     }
+    c.version = p[4];
     type = p[5];
     if (type == 0 || type > PAIRPROTO_TYPE_MAX) {
         return fail(&c, PAIRPROTO_ERROR_TYPE, "unknown message type %u",
@@ -620,6 +691,7 @@ pairproto_encode(const struct pairproto_msg *m, GError **error)
     struct pairproto_msg check;
     const struct type_desc *td;
     uint32_t fields;
+    unsigned id, version = PAIRPROTO_VERSION_MIN;
     size_t body;
 
     if ((unsigned)m->type == 0 || (unsigned)m->type > PAIRPROTO_TYPE_MAX) {
@@ -633,9 +705,26 @@ pairproto_encode(const struct pairproto_msg *m, GError **error)
     if ((td->optional & B(F_REASON_TEXT)) && m->reason[0] != '\0') {
         fields |= B(F_REASON_TEXT);
     }
+    if ((td->optional & B(F_REPLICATED_DISKS)) && m->n_replicated > 0) {
+        if (m->n_replicated > PAIRPROTO_MAX_REPLICATED) {
+            g_set_error(error, PAIRPROTO_ERROR, PAIRPROTO_ERROR_FIELD_VALUE,
+                        "pair message %s: field REPLICATED_DISKS (0x%04x): "
+                        "%u device ids (at most %u)", td->name,
+                        F_REPLICATED_DISKS, m->n_replicated,
+                        PAIRPROTO_MAX_REPLICATED);
+            return NULL;
+        }
+        fields |= B(F_REPLICATED_DISKS);
+    }
+    /* the oldest version that has every field */
+    for (id = 1; id < F_COUNT; id++) {
+        if ((fields & B(id)) && field_descs[id].since > version) {
+            version = field_descs[id].since;
+        }
+    }
 
     g_byte_array_append(out, (const guint8 *)PAIRPROTO_MAGIC, 4);
-    put_be16(out, (uint16_t)((PAIRPROTO_VERSION << 8) | m->type));
+    put_be16(out, (uint16_t)((version << 8) | m->type));
     put_be16(out, 0);
     put_be32(out, m->target);
     put_be32(out, 0);                   /* body length, patched below */
@@ -707,6 +796,19 @@ pairproto_encode(const struct pairproto_msg *m, GError **error)
     }
     if (fields & B(F_KVM_CHECK)) {
         put_uint(out, F_KVM_CHECK, m->kvm_check, 1);
+    }
+    if (fields & B(F_REPLICATED_DISKS)) {
+        g_autoptr(GByteArray) ids = g_byte_array_new();
+        unsigned i;
+
+        for (i = 0; i < m->n_replicated; i++) {
+            /* NUL-terminated; one without a NUL fails the check below */
+            g_byte_array_append(ids, (const guint8 *)m->replicated[i],
+                                (guint)strnlen(m->replicated[i],
+                                               PAIRPROTO_NAME_MAX + 1));
+            g_byte_array_append(ids, (const guint8 *)"", 1);
+        }
+        put_tlv(out, F_REPLICATED_DISKS, ids->data, ids->len);
     }
 
     body = out->len - PAIRPROTO_HEADER_SIZE;

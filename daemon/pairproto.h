@@ -27,7 +27,15 @@
 #include <glib.h>
 
 #define PAIRPROTO_MAGIC "KMRP"          /* 4 bytes, no NUL on the wire */
-#define PAIRPROTO_VERSION 1             /* header version we speak */
+/*
+ * Header versions spoken: PAIRPROTO_VERSION_MIN to PAIRPROTO_VERSION.  A
+ * message goes out in the oldest version that has all its fields, so
+ * that nodes which speak only version 1 read everything but what they
+ * could not honour (PROTOCOL.md 1.5).
+ */
+#define PAIRPROTO_VERSION 2             /* newest header version */
+#define PAIRPROTO_VERSION_MIN 1         /* oldest header version */
+#define PAIRPROTO_VERSION_REPLICATED 2  /* first with REPLICATED_DISKS */
 #define PAIRPROTO_HEADER_SIZE 16
 #define PAIRPROTO_MAX_MSG 65536         /* header + body, bytes */
 #define PAIRPROTO_NAME_MAX 64           /* VM_NAME, NODE_NAME */
@@ -36,6 +44,7 @@
 #define PAIRPROTO_VERSION_STR_MAX 64    /* SW_VERSION */
 #define PAIRPROTO_CONFIG_MAX 60000      /* CONFIG */
 #define PAIRPROTO_UUID_SIZE 16
+#define PAIRPROTO_MAX_REPLICATED 16     /* REPLICATED_DISKS: device ids */
 
 /* Message types (header byte 5). */
 enum pairproto_type {
@@ -108,6 +117,10 @@ struct pairproto_msg {
     char sw_version[PAIRPROTO_VERSION_STR_MAX + 1]; /* SW_VERSION */
     enum pairproto_kvm_check kvm_check;     /* KVM_CHECK */
     char node_name[PAIRPROTO_NAME_MAX + 1]; /* NODE_NAME */
+    /* REPLICATED_DISKS, optional: the QEMU device ids whose disks the
+     * primary replicates (distinct); n_replicated 0: all disks shared */
+    char replicated[PAIRPROTO_MAX_REPLICATED][PAIRPROTO_NAME_MAX + 1];
+    unsigned n_replicated;
 };
 
 /* Frees what M owns (config) and zeroes it; M itself is not freed. */
@@ -122,9 +135,10 @@ bool pairproto_decode(const void *buf, size_t len, struct pairproto_msg *out,
                       GError **error);
 
 /*
- * Encodes M.  Returns a new GBytes (caller owns it), or NULL with a
- * PAIRPROTO_ERROR when M is not a valid message (the same checks as the
- * decoder: names, ranges, lengths, required fields).
+ * Encodes M, in the oldest header version that has all its fields.
+ * Returns a new GBytes (caller owns it), or NULL with a PAIRPROTO_ERROR
+ * when M is not a valid message (the same checks as the decoder: names,
+ * ranges, lengths, required fields).
  */
 GBytes *pairproto_encode(const struct pairproto_msg *m, GError **error);
 
@@ -152,7 +166,8 @@ enum pairproto_error_code {
     PAIRPROTO_ERROR_RESERVED,       /* reserved header bits set */
     PAIRPROTO_ERROR_TRAILING,       /* bytes after the declared body */
     PAIRPROTO_ERROR_FIELD_TRUNCATED, /* TLV runs past the body */
-    PAIRPROTO_ERROR_FIELD_UNKNOWN,  /* unknown mandatory field */
+    PAIRPROTO_ERROR_FIELD_UNKNOWN,  /* unknown mandatory field, or one of
+                                     * a later version than the header's */
     PAIRPROTO_ERROR_FIELD_DUPLICATE, /* field present twice */
     PAIRPROTO_ERROR_FIELD_UNEXPECTED, /* known field not allowed here */
     PAIRPROTO_ERROR_FIELD_MISSING,  /* required field absent */

@@ -51,6 +51,26 @@ kd_vm_get(struct kd *kd, const char *name)
     return g_hash_table_lookup(kd->vms, name);
 }
 
+static void
+disk_rate_clear(gpointer p)
+{
+    g_free(((struct kd_disk_rate *)p)->device);
+}
+
+void
+kd_vm_set_replicated(struct kd_vm *vm, char *const *ids)
+{
+    g_strfreev(vm->opts.replicated);
+    vm->opts.replicated = ids && ids[0] ? g_strdupv((char **)ids) : NULL;
+}
+
+void
+kd_vm_set_opts_problem(struct kd_vm *vm, const char *problem)
+{
+    g_free(vm->opts_problem);
+    vm->opts_problem = g_strdup(problem);
+}
+
 struct kd_vm *
 kd_vm_ensure(struct kd *kd, const char *name)
 {
@@ -70,6 +90,12 @@ kd_vm_ensure(struct kd *kd, const char *name)
     vm->since = wall_now();
     vm->refused = g_hash_table_new(g_direct_hash, g_direct_equal);
     vm->qmp_path = g_strdup_printf("%s/%s.qmp", kd->conf->run_dir, name);
+    vm->opts.ckpt_mode = -1;
+    vm->opts.min_interval_ms = -1;
+    vm->opts.max_interval_ms = -1;
+    vm->opts.ack_timeout_ms = -1;
+    vm->disk_rates = g_array_new(FALSE, TRUE, sizeof(struct kd_disk_rate));
+    g_array_set_clear_func(vm->disk_rates, disk_rate_clear);
     g_hash_table_insert(kd->vms, vm->name, vm);
     if (kd->up) {
         struct vmfsm_event_data d = { .quorate = kd->view.quorate };
@@ -115,6 +141,9 @@ kd_vm_free(struct kd_vm *vm)
         g_bytes_unref(vm->config);
     }
     g_hash_table_destroy(vm->refused);
+    g_strfreev(vm->opts.replicated);
+    g_free(vm->opts_problem);
+    g_array_free(vm->disk_rates, TRUE);
     vmfsm_free(vm->fsm);
     g_free(vm->last_error);
     g_free(vm->qmp_path);
@@ -167,6 +196,7 @@ engine_epoch(struct kd_vm *vm)
 static void
 send_pair_request(struct kd_vm *vm, uint32_t node, uint64_t epoch)
 {
+    unsigned i;
     struct pairproto_msg m = {
         .type = PAIRPROTO_PAIR_REQUEST, .target = node, .epoch = epoch,
         .node_id = vm->kd->view.local_node,
@@ -176,6 +206,13 @@ send_pair_request(struct kd_vm *vm, uint32_t node, uint64_t epoch)
     g_strlcpy(m.vm, vm->name, sizeof(m.vm));
     memcpy(m.uuid, vm->uuid, sizeof(m.uuid));
     m.config = vm->config;      /* borrowed for the encode */
+    /* the secondary replicates the same disks if it takes over */
+    for (i = 0; vm->opts.replicated && vm->opts.replicated[i] &&
+                i < PAIRPROTO_MAX_REPLICATED; i++) {
+        g_strlcpy(m.replicated[i], vm->opts.replicated[i],
+                  sizeof(m.replicated[i]));
+    }
+    m.n_replicated = i;
     kd_send(vm->kd, &m);
 }
 
@@ -320,6 +357,42 @@ params_done(struct kd_vm *vm, const GError *error)
     json_object_unref(args);
 }
 
+/* A VM's own setting if it has one (>= 0), else kemari.conf's. */
+static unsigned
+own_or(int own, unsigned dflt)
+{
+    return own >= 0 ? (unsigned)own : dflt;
+}
+
+/*
+ * The engine's parameters: the VM's own settings, else kemari.conf's.
+ * The replicated disks are always set, so that a list left from an
+ * earlier session never applies.
+ */
+static JsonObject *
+protection_params(const struct conf *c, const struct kd_vm_opts *o)
+{
+    JsonObject *args = json_object_new();
+    JsonArray *disks = json_array_new();
+    int mode = o->ckpt_mode >= 0 ? o->ckpt_mode : (int)c->ckpt_mode;
+    unsigned i;
+
+    json_object_set_string_member(args, "x-kemari-mode",
+                                  mode == CONF_CKPT_PERIODIC
+                                  ? "periodic" : "event");
+    json_object_set_int_member(args, "x-kemari-min-interval",
+                               own_or(o->min_interval_ms, c->min_interval_ms));
+    json_object_set_int_member(args, "x-kemari-max-interval",
+                               own_or(o->max_interval_ms, c->max_interval_ms));
+    json_object_set_int_member(args, "x-kemari-ack-timeout",
+                               own_or(o->ack_timeout_ms, c->ack_timeout_ms));
+    for (i = 0; o->replicated && o->replicated[i]; i++) {
+        json_array_add_string_element(disks, o->replicated[i]);
+    }
+    json_object_set_array_member(args, "x-kemari-replicated-disks", disks);
+    return args;
+}
+
 static void
 caps_done_primary(struct kd_vm *vm, const GError *error)
 {
@@ -330,16 +403,7 @@ caps_done_primary(struct kd_vm *vm, const GError *error)
         migrate_done(vm, error);
         return;
     }
-    args = json_object_new();
-    json_object_set_string_member(args, "x-kemari-mode",
-                                  c->ckpt_mode == CONF_CKPT_PERIODIC
-                                  ? "periodic" : "event");
-    json_object_set_int_member(args, "x-kemari-min-interval",
-                               c->min_interval_ms);
-    json_object_set_int_member(args, "x-kemari-max-interval",
-                               c->max_interval_ms);
-    json_object_set_int_member(args, "x-kemari-ack-timeout",
-                               c->ack_timeout_ms);
+    args = protection_params(c, &vm->opts);
     if (!qemu_cmd(vm, "migrate-set-parameters", args, params_done)) {
         feed_simple(vm, VMFSM_EV_STREAM_BROKEN, "QEMU is not connected");
     }
@@ -367,6 +431,11 @@ start_protection(struct kd_vm *vm)
         return;
     }
     vm->protect_deferred = false;
+    if (vm->opts_problem) {
+        /* e.g. a replicated disk without a name: never take it for shared */
+        kd_vm_error(vm, "protection did not start: %s", vm->opts_problem);
+        return;
+    }
     args = caps_args(vm->kd, true);
     vm->continue_wanted = false;
     if (!qemu_cmd(vm, "migrate-set-capabilities", args, caps_done_primary)) {
@@ -473,12 +542,6 @@ caps_done_secondary(struct kd_vm *vm, const GError *error)
     }
     json_object_unref(args);
 }
-
-
-
-
-
-
 
 /* ------------------------------------------------------------------ */
 /* Effects */
@@ -644,6 +707,14 @@ kd_vm_feed(struct kd_vm *vm, enum vmfsm_event ev,
 /* ------------------------------------------------------------------ */
 /* QMP: events, state, polling */
 
+static JsonArray *
+array_member(JsonObject *o, const char *name)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
 static const char *
 str_member(JsonObject *o, const char *name)
 {
@@ -721,6 +792,79 @@ kd_vm_qemu_exited(struct kd_vm *vm, const char *why)
     kd_vm_feed(vm, VMFSM_EV_QEMU_EXITED, &d, NULL);
 }
 
+/*
+ * The I-th entry of query-kemari's "disks": its device id (NULL when the
+ * entry is malformed), the object, its size and remaining bytes.
+ */
+static const char *
+disk_entry(JsonArray *disks, guint i, JsonObject **d, gint64 *size,
+           gint64 *remaining)
+{
+    JsonNode *e = json_array_get_element(disks, i);
+
+    *d = JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e) : NULL;
+    if (!*d) {
+        return NULL;
+    }
+    *size = json_object_get_int_member_with_default(*d, "size", 0);
+    *remaining = json_object_get_int_member_with_default(*d, "remaining", 0);
+    return str_member(*d, "device");
+}
+
+static struct kd_disk_rate *
+disk_rate(struct kd_vm *vm, const char *device)
+{
+    struct kd_disk_rate r = { .device = g_strdup(device) };
+    guint i;
+
+    for (i = 0; i < vm->disk_rates->len; i++) {
+        struct kd_disk_rate *e = &g_array_index(vm->disk_rates,
+                                                struct kd_disk_rate, i);
+
+        if (!strcmp(e->device, device)) {
+            return e;
+        }
+    }
+    g_array_append_val(vm->disk_rates, r);
+    return &g_array_index(vm->disk_rates, struct kd_disk_rate,
+                          vm->disk_rates->len - 1);
+}
+
+/*
+ * How fast each replicated disk's copy advances: bytes of the disk
+ * covered (its size less what remains) per second between two samples,
+ * smoothed.  Writes made meanwhile add to what remains, so the rate is
+ * the net one, the one that says when the copy will end.
+ */
+static void
+disk_rates_update(struct kd_vm *vm, JsonObject *engine, double now)
+{
+    JsonArray *disks = array_member(engine, "disks");
+    guint i, n = disks ? json_array_get_length(disks) : 0;
+
+    for (i = 0; i < n; i++) {
+        JsonObject *d;
+        gint64 size, remaining;
+        const char *device = disk_entry(disks, i, &d, &size, &remaining);
+        struct kd_disk_rate *r;
+        uint64_t done;
+
+        if (!device) {
+            continue;
+        }
+        done = size > remaining ? (uint64_t)(size - remaining) : 0;
+        r = disk_rate(vm, device);
+        if (r->time > 0 && now > r->time) {
+            double sample = done > r->done
+                            ? (double)(done - r->done) / (now - r->time) : 0;
+
+            r->rate = r->rate > 0 ? (r->rate + sample) / 2 : sample;
+        }
+        r->done = done;
+        r->time = now;
+    }
+}
+
 static void
 kemari_reply(struct kd_vm *q, const struct qmpc_msg *reply,
              const GError *error, void *opaque)
@@ -747,6 +891,7 @@ kemari_reply(struct kd_vm *q, const struct qmpc_msg *reply,
     }
     vm->rate_ckpts = n;
     vm->rate_time = t;
+    disk_rates_update(vm, o, t);
     if (!vm->engine_state && str_member(o, "state")) {
         vm->engine_state = g_strdup(str_member(o, "state"));
     }
@@ -894,16 +1039,8 @@ kd_vm_qemu_connected(struct kd_vm *vm)
     }
 }
 
-
-
-
-
-
-
 /* ------------------------------------------------------------------ */
 /* The primary's configuration for its secondary */
-
-
 
 /* Whether CONFIG (argv or domain XML) asks for KVM acceleration. */
 static bool
@@ -984,7 +1121,7 @@ kd_vm_start(struct kd_vm *vm, uint32_t peer, GError **error)
                           vm->kd->kvm_detail ? vm->kd->kvm_detail
                                              : "not run");
         }
-        if (!kd_node_eligible(vm->kd, peer, vm->uses_kvm, &not_eligible)) {
+        if (!kd_node_eligible(vm->kd, peer, vm, &not_eligible)) {
             return refuse(error, CTLPROTO_ERROR_REFUSED,
                           "node %s cannot be the secondary: %s",
                           kd_node_label(vm->kd, peer, label, sizeof(label)),
@@ -992,6 +1129,10 @@ kd_vm_start(struct kd_vm *vm, uint32_t peer, GError **error)
         }
         if (!vm->kd->backend->load_config(vm, &err)) {
             return refuse(error, CTLPROTO_ERROR_INTERNAL, "%s", err->message);
+        }
+        if (vm->opts_problem) {
+            return refuse(error, CTLPROTO_ERROR_REFUSED, "%s: %s", vm->name,
+                          vm->opts_problem);
         }
     }
     r = kd_vm_feed(vm, VMFSM_EV_START, &d, &why);
@@ -1048,7 +1189,7 @@ kd_vm_pick_peer(struct kd_vm *vm)
 
         if (n == kd->view.local_node ||
             (t && now - GPOINTER_TO_INT(t) < KD_REFUSED_BACKOFF_S) ||
-            !kd_node_eligible(kd, n, vm->uses_kvm, NULL)) {
+            !kd_node_eligible(kd, n, vm, NULL)) {
             continue;
         }
         return n;
@@ -1134,11 +1275,18 @@ kd_vm_pair_message(struct kd_vm *vm, uint32_t from,
             return;
         }
         if (vm->fsm->state == VMFSM_STOPPED) {
+            char *ids[PAIRPROTO_MAX_REPLICATED + 1] = { NULL };
+            unsigned i;
+
             if (vm->config) {
                 g_bytes_unref(vm->config);
             }
             vm->config = g_bytes_ref(m->config);
             memcpy(vm->uuid, m->uuid, sizeof(vm->uuid));
+            for (i = 0; i < m->n_replicated; i++) {
+                ids[i] = (char *)m->replicated[i];
+            }
+            kd_vm_set_replicated(vm, ids);
         }
         if (kd_vm_feed(vm, VMFSM_EV_PAIR_REQUEST, &d, &why) ==
             VMFSM_RESULT_REFUSED) {
@@ -1287,6 +1435,59 @@ copy_member(JsonBuilder *b, JsonObject *o, const char *from, const char *to)
     json_builder_add_value(b, n ? json_node_copy(n) : json_node_new(JSON_NODE_NULL));
 }
 
+/*
+ * "disks": the replicated disks, with the copy's progress: percent of
+ * the disk covered, the rate it advances at, and the seconds left at that
+ * rate (null while unknown).
+ */
+static void
+disks_members(struct kd_vm *vm, JsonObject *engine, JsonBuilder *b)
+{
+    JsonArray *disks = array_member(engine, "disks");
+    guint i, n = disks ? json_array_get_length(disks) : 0;
+
+    json_builder_set_member_name(b, "disks");
+    json_builder_begin_array(b);
+    for (i = 0; i < n; i++) {
+        JsonObject *d;
+        gint64 size, remaining;
+        const char *device = disk_entry(disks, i, &d, &size, &remaining);
+        bool synced;
+        double rate;
+
+        if (!device) {
+            continue;
+        }
+        synced = json_object_get_boolean_member_with_default(d, "synced",
+                                                             FALSE);
+        rate = disk_rate(vm, device)->rate;
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "device");
+        json_builder_add_string_value(b, device);
+        copy_member(b, d, "size", "size");
+        copy_member(b, d, "synced", "synced");
+        copy_member(b, d, "remaining", "remaining");
+        copy_member(b, d, "transferred", "transferred");
+        json_builder_set_member_name(b, "percent");
+        json_builder_add_double_value(
+            b, synced ? 100.0 : size > 0 && remaining < size
+                                ? 100.0 * (double)(size - remaining) / size
+                                : 0.0);
+        json_builder_set_member_name(b, "rate");
+        json_builder_add_double_value(b, synced ? 0.0 : rate);
+        json_builder_set_member_name(b, "seconds-left");
+        if (synced) {
+            json_builder_add_int_value(b, 0);
+        } else if (rate > 0) {
+            json_builder_add_double_value(b, (double)remaining / rate);
+        } else {
+            json_builder_add_null_value(b);
+        }
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+}
+
 static void
 engine_members(struct kd_vm *vm, JsonBuilder *b)
 {
@@ -1298,6 +1499,7 @@ engine_members(struct kd_vm *vm, JsonBuilder *b)
     copy_member(b, o, "checkpoint-bytes-last", "checkpoint-bytes-last");
     copy_member(b, o, "held-packets", "held-packets");
     copy_member(b, o, "held-writes", "held-writes");
+    disks_members(vm, o, b);
     json_builder_set_member_name(b, "held-bytes");
     json_builder_add_int_value(
         b, json_object_get_int_member_with_default(o, "held-packet-bytes", 0) +

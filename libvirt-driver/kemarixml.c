@@ -29,6 +29,8 @@ G_DEFINE_QUARK(kemarixml-error-quark, kemarixml_error)
 #define SHOWN_MAX 64            /* longer values are cut in messages */
 /* VM_NAME and NODE_NAME of daemon/PROTOCOL.md: pairproto_name_valid() */
 #define NAME_RULE "1 to 64 of A-Z a-z 0-9 _ . -, not starting with . or -"
+/* target_valid() */
+#define TARGET_RULE "a lowercase letter, then 1 to 31 letters or digits"
 
 struct kemarixml_doc {
     xmlDocPtr doc;              /* owned */
@@ -124,20 +126,28 @@ child_element(xmlNodePtr n, const char *name)
     return NULL;
 }
 
-/* The value of attribute NAME of N's child CHILD, or NULL.  Caller frees. */
+/* The value of N's attribute NAME (no namespace), or NULL.  Caller frees. */
 static char *
-child_attr(xmlNodePtr n, const char *child, const char *name)
+elem_attr(xmlNodePtr n, const char *name)
 {
-    xmlNodePtr c = child_element(n, child);
-    xmlChar *v;
+    xmlChar *v = xmlGetNoNsProp(n, (const xmlChar *)name);
     char *s;
 
-    if (!c || !(v = xmlGetNoNsProp(c, (const xmlChar *)name))) {
+    if (!v) {
         return NULL;
     }
     s = g_strdup((const char *)v);
     xmlFree(v);
     return s;
+}
+
+/* The value of attribute NAME of N's child CHILD, or NULL.  Caller frees. */
+static char *
+child_attr(xmlNodePtr n, const char *child, const char *name)
+{
+    xmlNodePtr c = child_element(n, child);
+
+    return c ? elem_attr(c, name) : NULL;
 }
 
 /*
@@ -391,21 +401,27 @@ kemarixml_doc_has_kemari(const struct kemarixml_doc *d)
 /* ------------------------------------------------------------------ */
 /* <kemari> */
 
-enum elem { E_PEER, E_CHECKPOINT, E_STORAGE, E_FAILOVER, E_COUNT };
+enum elem {
+    E_KEMARI, E_PEER, E_CHECKPOINT, E_STORAGE, E_FAILOVER, E_DISK, E_COUNT
+};
 
-/* Children of <kemari:kemari>, and how often each may appear. */
+/* <kemari:kemari> and its descendants: where each may appear, how often. */
 static const struct {
     const char *name;
-    unsigned max;
+    enum elem parent;           /* E_COUNT for <kemari:kemari> itself */
+    unsigned max;               /* in one parent */
 } elem_defs[E_COUNT] = {
-    [E_PEER] = { "peer", KEMARIXML_MAX_PEERS },
-    [E_CHECKPOINT] = { "checkpoint", 1 },
-    [E_STORAGE] = { "storage", 1 },
-    [E_FAILOVER] = { "failover", 1 },
+    [E_KEMARI] = { "kemari", E_COUNT, 1 },
+    [E_PEER] = { "peer", E_KEMARI, KEMARIXML_MAX_PEERS },
+    [E_CHECKPOINT] = { "checkpoint", E_KEMARI, 1 },
+    [E_STORAGE] = { "storage", E_KEMARI, 1 },
+    [E_FAILOVER] = { "failover", E_KEMARI, 1 },
+    [E_DISK] = { "disk", E_STORAGE, KEMARIXML_MAX_DISKS },
 };
 
 enum attr_type {
     A_NAME,                     /* pairproto_name_valid() */
+    A_TARGET,                   /* target_valid() */
     A_ENUM,                     /* one of choices[]: value = index */
     A_UINT,                     /* decimal, min..max */
 };
@@ -428,7 +444,7 @@ static const char *const failover_policies[] = {
 /* Indexes into attr_defs[]. */
 enum {
     A_PEER_NODE, A_CKPT_MODE, A_CKPT_MIN, A_CKPT_MAX, A_CKPT_ACK,
-    A_STORAGE_MODE, A_FAILOVER_POLICY, N_ATTRS
+    A_STORAGE_MODE, A_DISK_TARGET, A_DISK_MODE, A_FAILOVER_POLICY, N_ATTRS
 };
 
 static const struct attr_def attr_defs[N_ATTRS] = {
@@ -444,7 +460,9 @@ static const struct attr_def attr_defs[N_ATTRS] = {
                      KEMARIXML_ACK_TIMEOUT_MIN, KEMARIXML_ACK_TIMEOUT_MAX,
                      false },
     [A_STORAGE_MODE] = { E_STORAGE, "mode", A_ENUM, storage_modes, 0, 0,
-                         true },
+                         false },
+    [A_DISK_TARGET] = { E_DISK, "target", A_TARGET, NULL, 0, 0, true },
+    [A_DISK_MODE] = { E_DISK, "mode", A_ENUM, storage_modes, 0, 0, true },
     [A_FAILOVER_POLICY] = { E_FAILOVER, "policy", A_ENUM, failover_policies,
                             0, 0, true },
 };
@@ -453,7 +471,7 @@ static const struct attr_def attr_defs[N_ATTRS] = {
 struct attr_values {
     bool set[N_ATTRS];
     unsigned num[N_ATTRS];      /* A_ENUM index, A_UINT value */
-    char *str[N_ATTRS];         /* owned: A_NAME */
+    char *str[N_ATTRS];         /* owned: A_NAME, A_TARGET */
 };
 
 static void
@@ -472,6 +490,8 @@ allowed_text(const struct attr_def *a)
     switch (a->type) {
     case A_NAME:
         return g_strdup("a node name: " NAME_RULE);
+    case A_TARGET:
+        return g_strdup("a disk's target dev: " TARGET_RULE);
     case A_ENUM:
         return g_strjoinv(", ", (char **)a->choices);
     case A_UINT:
@@ -493,7 +513,28 @@ attr_names(enum elem e)
                                    attr_defs[i].name);
         }
     }
+    if (!s->len) {
+        g_string_append(s, "none");
+    }
     return g_string_free(s, FALSE);
+}
+
+/* A <kemari:disk target>: what libvirt's QEMU driver takes as a disk's
+ * <target dev> (vda, sdb, hdc, vdaa...). */
+static bool
+target_valid(const char *v)
+{
+    size_t i, n = strlen(v);
+
+    if (n < 2 || n > KEMARIXML_TARGET_MAX || !g_ascii_islower(v[0])) {
+        return false;
+    }
+    for (i = 1; i < n; i++) {
+        if (!g_ascii_isalnum(v[i])) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool
@@ -542,7 +583,9 @@ read_attrs(xmlNodePtr n, enum elem e, struct attr_values *out,
         }
         switch (def->type) {
         case A_NAME:
-            if (pairproto_name_valid(v)) {
+        case A_TARGET:
+            if (def->type == A_NAME ? pairproto_name_valid(v)
+                                    : target_valid(v)) {
                 out->str[i] = g_steal_pointer(&v);
                 out->set[i] = true;
                 continue;
@@ -579,20 +622,44 @@ read_attrs(xmlNodePtr n, enum elem e, struct attr_values *out,
     }
 }
 
-/* Stores the valid attributes of one <kemari:E> in C. */
+/* What reading <kemari:kemari> collects before it goes into the config. */
+struct lists {
+    GPtrArray *peers;           /* char *, owned */
+    GArray *disks;              /* struct kemarixml_disk, owned */
+};
+
+static void
+disk_clear(gpointer p)
+{
+    struct kemarixml_disk *disk = p;
+
+    g_free(disk->target);
+}
+
+static enum kemarixml_storage
+storage_mode(unsigned index)
+{
+    return index == 0 ? KEMARIXML_STORAGE_SHARED
+                      : KEMARIXML_STORAGE_REPLICATED;
+}
+
+/* Stores the valid attributes of one <kemari:E> in C or L. */
 static void
 store_attrs(struct kemarixml_config *c, enum elem e, struct attr_values *v,
-            GPtrArray *peers, GPtrArray *problems)
+            struct lists *l, GPtrArray *problems)
 {
+    struct kemarixml_disk disk;
     unsigned i;
 
     switch (e) {
+    case E_KEMARI:
+        break;
     case E_PEER:
         if (!v->set[A_PEER_NODE]) {
             return;
         }
-        for (i = 0; i < peers->len; i++) {
-            if (strcmp(g_ptr_array_index(peers, i),
+        for (i = 0; i < l->peers->len; i++) {
+            if (strcmp(g_ptr_array_index(l->peers, i),
                        v->str[A_PEER_NODE]) == 0) {
                 problem(problems, "<kemari:peer> attribute 'node': '%s' is "
                         "given twice (allowed: each node once)",
@@ -600,7 +667,7 @@ store_attrs(struct kemarixml_config *c, enum elem e, struct attr_values *v,
                 return;
             }
         }
-        g_ptr_array_add(peers, g_steal_pointer(&v->str[A_PEER_NODE]));
+        g_ptr_array_add(l->peers, g_steal_pointer(&v->str[A_PEER_NODE]));
         break;
     case E_CHECKPOINT:
         if (v->set[A_CKPT_MODE]) {
@@ -626,10 +693,29 @@ store_attrs(struct kemarixml_config *c, enum elem e, struct attr_values *v,
         break;
     case E_STORAGE:
         if (v->set[A_STORAGE_MODE]) {
-            c->storage = v->num[A_STORAGE_MODE] == 0
-                             ? KEMARIXML_STORAGE_SHARED
-                             : KEMARIXML_STORAGE_REPLICATED;
+            c->storage = storage_mode(v->num[A_STORAGE_MODE]);
         }
+        break;
+    case E_DISK:
+        /* a disk with a bad mode is kept: a later one with its target is
+         * still a duplicate (and C is not returned anyway) */
+        if (!v->set[A_DISK_TARGET]) {
+            return;
+        }
+        for (i = 0; i < l->disks->len; i++) {
+            if (strcmp(g_array_index(l->disks, struct kemarixml_disk,
+                                     i).target,
+                       v->str[A_DISK_TARGET]) == 0) {
+                problem(problems, "<kemari:disk> attribute 'target': '%s' "
+                        "is given twice (allowed: each disk once)",
+                        v->str[A_DISK_TARGET]);
+                return;
+            }
+        }
+        disk.target = g_steal_pointer(&v->str[A_DISK_TARGET]);
+        disk.mode = v->set[A_DISK_MODE] ? storage_mode(v->num[A_DISK_MODE])
+                                        : KEMARIXML_STORAGE_SHARED;
+        g_array_append_val(l->disks, disk);
         break;
     case E_FAILOVER:
         if (v->set[A_FAILOVER_POLICY]) {
@@ -643,17 +729,34 @@ store_attrs(struct kemarixml_config *c, enum elem e, struct attr_values *v,
     }
 }
 
-/* "peer, checkpoint, storage, failover" */
+/* What a <kemari:PARENT> may hold: "peer, checkpoint, storage, failover" */
 static char *
-elem_names(void)
+elem_names(enum elem parent)
 {
     GString *s = g_string_new(NULL);
     unsigned e;
 
     for (e = 0; e < E_COUNT; e++) {
-        g_string_append_printf(s, "%s%s", e ? ", " : "", elem_defs[e].name);
+        if (elem_defs[e].parent == parent) {
+            g_string_append_printf(s, "%s%s", s->len ? ", " : "",
+                                   elem_defs[e].name);
+        }
     }
     return g_string_free(s, FALSE);
+}
+
+/* Whether elements of E may have child elements. */
+static bool
+has_children(enum elem e)
+{
+    unsigned i;
+
+    for (i = 0; i < E_COUNT; i++) {
+        if (elem_defs[i].parent == e) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Whether N has child elements or text other than blanks. */
@@ -675,23 +778,19 @@ has_content(xmlNodePtr n)
     return false;
 }
 
-/* Validates the children of K, a <kemari:kemari>, into C. */
+/*
+ * Validates the children of P, a <kemari:PE>, and theirs, into C and L.
+ * COUNT[E] receives how many <kemari:E> P has.
+ */
 static void
-read_kemari(xmlNodePtr k, struct kemarixml_config *c, GPtrArray *problems)
+read_children(xmlNodePtr p, enum elem pe, struct kemarixml_config *c,
+              struct lists *l, unsigned count[E_COUNT], GPtrArray *problems)
 {
-    g_autoptr(GPtrArray) peers = g_ptr_array_new_with_free_func(g_free);
-    unsigned count[E_COUNT] = { 0 };
-    xmlAttrPtr a;
+    const char *pn = elem_defs[pe].name;
     xmlNodePtr n;
     unsigned e;
 
-    for (a = k->properties; a; a = a->next) {
-        g_autofree char *name = attr_name(a);
-
-        problem(problems, "<kemari:kemari>: unknown attribute '%s' "
-                "(allowed: none)", name);
-    }
-    for (n = k->children; n; n = n->next) {
+    for (n = p->children; n; n = n->next) {
         struct attr_values v;
 
         if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) {
@@ -700,14 +799,14 @@ read_kemari(xmlNodePtr k, struct kemarixml_config *c, GPtrArray *problems)
 
             if (*g_strstrip(text)) {
                 st = shown(text);
-                problem(problems, "<kemari:kemari>: text '%s' is not "
-                        "allowed (allowed: elements only)", st);
+                problem(problems, "<kemari:%s>: text '%s' is not allowed "
+                        "(allowed: elements only)", pn, st);
             }
             continue;
         }
         if (n->type == XML_ENTITY_REF_NODE) {
-            problem(problems, "<kemari:kemari>: entity reference &%s; is "
-                    "not allowed (allowed: elements only)", n->name);
+            problem(problems, "<kemari:%s>: entity reference &%s; is not "
+                    "allowed (allowed: elements only)", pn, n->name);
             continue;
         }
         if (n->type != XML_ELEMENT_NODE) {
@@ -719,61 +818,93 @@ read_kemari(xmlNodePtr k, struct kemarixml_config *c, GPtrArray *problems)
                 ? shown((const char *)n->ns->href) : NULL;
 
             if (href) {
-                problem(problems, "<kemari:kemari>: element %s is in "
-                        "namespace '%s' (allowed: <kemari:%s> in namespace "
-                        KEMARIXML_NS ")", tag, href, n->name);
+                problem(problems, "<kemari:%s>: element %s is in namespace "
+                        "'%s' (allowed: <kemari:%s> in namespace "
+                        KEMARIXML_NS ")", pn, tag, href, n->name);
             } else {
-                problem(problems, "<kemari:kemari>: element %s has no "
-                        "namespace (allowed: <kemari:%s> in namespace "
-                        KEMARIXML_NS ")", tag, n->name);
+                problem(problems, "<kemari:%s>: element %s has no namespace "
+                        "(allowed: <kemari:%s> in namespace " KEMARIXML_NS
+                        ")", pn, tag, n->name);
             }
             continue;
         }
         for (e = 0; e < E_COUNT; e++) {
-            if (named(n, elem_defs[e].name)) {
+            if (elem_defs[e].parent == pe && named(n, elem_defs[e].name)) {
                 break;
             }
         }
         if (e == E_COUNT) {
-            g_autofree char *names = elem_names();
+            g_autofree char *names = elem_names(pe);
             g_autofree char *sn = shown((const char *)n->name);
 
-            problem(problems, "<kemari:kemari>: unknown element "
-                    "<kemari:%s> (allowed: %s)", sn, names);
+            problem(problems, "<kemari:%s>: unknown element <kemari:%s> "
+                    "(allowed: %s)", pn, sn, names);
             continue;
         }
         if (++count[e] == elem_defs[e].max + 1) {
-            problem(problems, "<kemari:kemari>: more than %u <kemari:%s> "
-                    "(allowed: %s%u)", elem_defs[e].max, elem_defs[e].name,
-                    e == E_PEER ? "1 to " : "at most ", elem_defs[e].max);
+            problem(problems, "<kemari:%s>: more than %u <kemari:%s> "
+                    "(allowed: %s%u)", pn, elem_defs[e].max,
+                    elem_defs[e].name, e == E_PEER ? "1 to " : "at most ",
+                    elem_defs[e].max);
         }
         if (count[e] > elem_defs[e].max) {
             continue;
         }
-        if (has_content(n)) {
+        if (!has_children(e) && has_content(n)) {
             problem(problems, "<kemari:%s>: content is not allowed "
                     "(allowed: an empty element)", elem_defs[e].name);
         }
         memset(&v, 0, sizeof(v));
         read_attrs(n, e, &v, problems);
-        store_attrs(c, e, &v, peers, problems);
+        store_attrs(c, e, &v, l, problems);
         attr_values_clear(&v);
+        if (has_children(e)) {
+            unsigned sub[E_COUNT] = { 0 };
+
+            read_children(n, e, c, l, sub, problems);
+        }
     }
+}
+
+/* Validates K, a <kemari:kemari>, into C. */
+static void
+read_kemari(xmlNodePtr k, struct kemarixml_config *c, GPtrArray *problems)
+{
+    g_autoptr(GPtrArray) peers = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GArray) disks = g_array_new(FALSE, TRUE,
+                                          sizeof(struct kemarixml_disk));
+    struct lists l = { peers, disks };
+    unsigned count[E_COUNT] = { 0 };
+    struct attr_values v;
+
+    g_array_set_clear_func(disks, disk_clear);
+    memset(&v, 0, sizeof(v));
+    read_attrs(k, E_KEMARI, &v, problems);
+    attr_values_clear(&v);
+    read_children(k, E_KEMARI, c, &l, count, problems);
     if (count[E_PEER] == 0) {
         problem(problems, "<kemari:kemari>: no <kemari:peer> (allowed: 1 to "
                 "%u <kemari:peer node=\"NAME\"/>)", KEMARIXML_MAX_PEERS);
     }
     g_ptr_array_add(peers, NULL);
     c->peers = (char **)g_ptr_array_steal(peers, NULL);
+    c->n_disks = disks->len;
+    c->disks = c->n_disks ? g_array_steal(disks, NULL) : NULL;
 }
 
 void
 kemarixml_config_free(struct kemarixml_config *c)
 {
+    size_t i;
+
     if (!c) {
         return;
     }
     g_strfreev(c->peers);
+    for (i = 0; i < c->n_disks; i++) {
+        g_free(c->disks[i].target);
+    }
+    g_free(c->disks);
     g_free(c);
 }
 
@@ -828,6 +959,84 @@ kemarixml_config_get(const struct kemarixml_doc *d, GPtrArray *problems)
     return problems->len == before ? g_steal_pointer(&c) : NULL;
 }
 
+enum kemarixml_storage
+kemarixml_disk_storage(const struct kemarixml_config *c, const char *target)
+{
+    size_t i;
+
+    if (!c) {
+        return KEMARIXML_STORAGE_SHARED;
+    }
+    for (i = 0; i < c->n_disks; i++) {
+        if (strcmp(c->disks[i].target, target) == 0) {
+            return c->disks[i].mode;
+        }
+    }
+    return c->storage;
+}
+
+/* The <disk> elements of D's <devices>, in document order (owned by D). */
+static GPtrArray *
+domain_disks(const struct kemarixml_doc *d)
+{
+    GPtrArray *disks = g_ptr_array_new();
+    xmlNodePtr devs, n;
+
+    for (devs = d->root->children; devs; devs = devs->next) {
+        if (devs->type != XML_ELEMENT_NODE || devs->ns ||
+            !named(devs, "devices")) {
+            continue;
+        }
+        for (n = devs->children; n; n = n->next) {
+            if (n->type == XML_ELEMENT_NODE && !n->ns && named(n, "disk")) {
+                g_ptr_array_add(disks, n);
+            }
+        }
+    }
+    return disks;
+}
+
+char **
+kemarixml_replicated_disks(const struct kemarixml_doc *d,
+                           const struct kemarixml_config *c,
+                           GPtrArray *problems)
+{
+    g_autoptr(GPtrArray) disks = domain_disks(d);
+    GPtrArray *ids = g_ptr_array_new();
+    unsigned i;
+
+    for (i = 0; i < disks->len; i++) {
+        xmlNodePtr n = g_ptr_array_index(disks, i);
+        g_autofree char *device = elem_attr(n, "device");
+        g_autofree char *target = child_attr(n, "target", "dev");
+        g_autofree char *alias = NULL;
+
+        /* writable disks only: read-only ones, CD-ROMs and floppies are
+         * never written, so there is nothing to replicate (and the hook
+         * refuses LUNs) */
+        if ((device && strcmp(device, "disk") != 0) ||
+            child_element(n, "readonly") ||
+            kemarixml_disk_storage(c, target ? target : "") !=
+                KEMARIXML_STORAGE_REPLICATED) {
+            continue;
+        }
+        alias = child_attr(n, "alias", "name");
+        if (alias && *alias) {
+            g_ptr_array_add(ids, g_steal_pointer(&alias));
+        } else if (problems) {
+            g_autofree char *tag = tag_text(n);
+            g_autofree char *id = device_id(n);
+
+            problem(problems, "%s%s: replicated disk without <alias "
+                    "name>, the id QEMU knows it by (allowed: the XML of a "
+                    "running domain, where libvirt names every device)",
+                    tag, id);
+        }
+    }
+    g_ptr_array_add(ids, NULL);
+    return (char **)g_ptr_array_free(ids, FALSE);
+}
+
 /* ------------------------------------------------------------------ */
 /* The device table */
 
@@ -842,6 +1051,9 @@ static char *check_name(const struct kemarixml_host *host,
     "self::console or self::channel]"
 #define TAP_NIC_TYPES "@type='network' or @type='bridge' or " \
     "@type='direct' or @type='ethernet'"
+/* the disks whose storage mode is replicated (xpath_storage_mode()) */
+#define REPLICATED_DISKS \
+    "devices/disk[kemari:storage-mode(target/@dev) = 'replicated']"
 
 static const struct kemarixml_rule rules[] = {
     /* the domain itself */
@@ -984,11 +1196,27 @@ static const struct kemarixml_rule rules[] = {
     { "9p file system", "devices/filesystem", KEMARIXML_REFUSED,
       "the guest writes host files through QEMU's fsdev, not the block "
       "layer: the writes are not held", NULL, NULL },
-    /* disks (shared-storage mode) */
+    /* disks in either storage mode */
     { "SCSI LUN passthrough", "devices/disk[@device='lun']",
       KEMARIXML_REFUSED,
       "SCSI commands (SG_IO) bypass the block layer where writes are held",
       NULL, NULL },
+    /* disks in replicated mode: an image of its own on each host, so the
+     * shared-storage rows below do not apply to them */
+    { "replicated file or block disk",
+      REPLICATED_DISKS "[@type='file' or @type='block' or not(@type)]",
+      KEMARIXML_ALLOWED,
+      "each host opens an image of its own (same path, same size) and the "
+      "engine copies the guest's writes to the other host's image with "
+      "each checkpoint; a read-only disk or CD-ROM is never written, so it "
+      "is not replicated: both hosts' images must hold the same data",
+      NULL, NULL },
+    { "replicated disk of another type", REPLICATED_DISKS,
+      KEMARIXML_REFUSED,
+      "replicated mode needs an image of its own on each host that QEMU "
+      "opens as a file or block device (allowed: type='file' or 'block', "
+      "or <kemari:disk mode='shared'> for this disk)", NULL, NULL },
+    /* disks in shared mode: both hosts open the same image */
     { "vhost-user disk", "devices/disk[@type='vhostuser']",
       KEMARIXML_REFUSED,
       "a storage daemon serves the disk through shared memory, outside "
@@ -1230,6 +1458,73 @@ xpath_string(xmlXPathContextPtr ctx, xmlNodePtr n, const char *expr)
     return s;
 }
 
+/*
+ * kemari:storage-mode(TARGET), for the rows: 'shared' or 'replicated',
+ * kemarixml_disk_storage() of the configuration being vetted (the XPath
+ * context's userData, NULL when there is none).
+ */
+static void
+xpath_storage_mode(xmlXPathParserContextPtr ctxt, int nargs)
+{
+    const struct kemarixml_config *c = ctxt->context->userData;
+    xmlChar *target;
+    enum kemarixml_storage mode;
+
+    CHECK_ARITY(1);
+    target = xmlXPathPopString(ctxt);
+    if (!target) {
+        XP_ERROR(XPATH_MEMORY_ERROR);
+    }
+    mode = kemarixml_disk_storage(c, (const char *)target);
+    xmlFree(target);
+    xmlXPathReturnString(ctxt, xmlStrdup((const xmlChar *)
+        (mode == KEMARIXML_STORAGE_REPLICATED ? "replicated" : "shared")));
+}
+
+/* Each <kemari:disk> of C names a <disk> of D. */
+static void
+vet_disk_targets(const struct kemarixml_doc *d,
+                 const struct kemarixml_config *c, GPtrArray *problems)
+{
+    g_autoptr(GPtrArray) disks = domain_disks(d);
+    g_autoptr(GPtrArray) targets = g_ptr_array_new_with_free_func(g_free);
+    size_t i;
+    unsigned j;
+
+    for (j = 0; j < disks->len; j++) {
+        char *t = child_attr(g_ptr_array_index(disks, j), "target", "dev");
+
+        if (t) {
+            g_ptr_array_add(targets, t);
+        }
+    }
+    for (i = 0; c && i < c->n_disks; i++) {
+        GString *allowed;
+
+        for (j = 0; j < targets->len; j++) {
+            if (strcmp(g_ptr_array_index(targets, j),
+                       c->disks[i].target) == 0) {
+                break;
+            }
+        }
+        if (j < targets->len) {
+            continue;
+        }
+        allowed = g_string_new(NULL);
+        for (j = 0; j < targets->len; j++) {
+            g_autofree char *st = shown(g_ptr_array_index(targets, j));
+
+            g_string_append_printf(allowed, "%s%s", j ? ", " : "", st);
+        }
+        problem(problems, "<kemari:disk> attribute 'target': no <disk> of "
+                "the domain has target dev '%s' (allowed: %s)",
+                c->disks[i].target,
+                allowed->len ? allowed->str
+                             : "a disk's target dev; the domain has none");
+        g_string_free(allowed, TRUE);
+    }
+}
+
 void
 kemarixml_vet(const struct kemarixml_doc *d,
               const struct kemarixml_config *config,
@@ -1241,11 +1536,7 @@ kemarixml_vet(const struct kemarixml_doc *d,
     unsigned i;
     int j;
 
-    if (config && config->storage == KEMARIXML_STORAGE_REPLICATED) {
-        problem(problems, "<kemari:storage> attribute 'mode': 'replicated' "
-                "is not implemented by the engine yet (allowed now: "
-                "shared)");
-    }
+    vet_disk_targets(d, config, problems);
     ctx = xmlXPathNewContext(d->doc);
     if (!ctx) {
         g_error("kemarixml: cannot allocate an XPath context");
@@ -1254,6 +1545,12 @@ kemarixml_vet(const struct kemarixml_doc *d,
                        (const xmlChar *)KEMARIXML_NS);
     xmlXPathRegisterNs(ctx, (const xmlChar *)"qemu",
                        (const xmlChar *)QEMU_NS);
+    ctx->userData = (void *)config;
+    if (xmlXPathRegisterFuncNS(ctx, (const xmlChar *)"storage-mode",
+                               (const xmlChar *)KEMARIXML_NS,
+                               xpath_storage_mode) != 0) {
+        g_error("kemarixml: cannot register an XPath function");
+    }
     for (i = 0; i < G_N_ELEMENTS(rules); i++) {
         const struct kemarixml_rule *r = &rules[i];
         xmlXPathObjectPtr obj;

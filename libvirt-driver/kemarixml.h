@@ -11,7 +11,9 @@
  *       <kemari:peer node="node-b"/>
  *       <kemari:checkpoint mode="event" min-interval-ms="0"
  *                          max-interval-ms="100" ack-timeout-ms="3000"/>
- *       <kemari:storage mode="shared"/>
+ *       <kemari:storage mode="shared">
+ *         <kemari:disk target="vdb" mode="replicated"/>
+ *       </kemari:storage>
  *       <kemari:failover policy="standalone"/>
  *     </kemari:kemari>
  *   </metadata>
@@ -39,6 +41,8 @@
 #define KEMARIXML_NS "https://kemari.dev/xmlns/libvirt/1.0"
 #define KEMARIXML_MAX_SIZE (16 * 1024 * 1024) /* bytes of domain XML */
 #define KEMARIXML_MAX_PEERS 8
+#define KEMARIXML_MAX_DISKS 256         /* <kemari:disk> elements */
+#define KEMARIXML_TARGET_MAX 32         /* bytes of a <kemari:disk target> */
 
 /* Bounds of <kemari:checkpoint>, the [checkpoint] keys of kemari.conf. */
 #define KEMARIXML_MIN_INTERVAL_MAX 60000
@@ -55,13 +59,22 @@ enum kemarixml_ckpt_mode {
 
 enum kemarixml_storage {
     KEMARIXML_STORAGE_SHARED = 0,   /* the default: both hosts open it */
-    KEMARIXML_STORAGE_REPLICATED,   /* each host its copy: not yet */
+    KEMARIXML_STORAGE_REPLICATED,   /* each host opens an image of its
+                                     * own; the engine copies the writes */
 };
 
 enum kemarixml_failover {
     KEMARIXML_FAILOVER_UNSET = 0,   /* kemari.conf's failover-policy */
     KEMARIXML_FAILOVER_STANDALONE,
     KEMARIXML_FAILOVER_PACEMAKER,
+};
+
+/* A <kemari:disk>: the storage mode of one disk of the domain. */
+struct kemarixml_disk {
+    char *target;               /* owned: the disk's <target dev>, a
+                                 * lowercase letter, then letters and
+                                 * digits, 2 to KEMARIXML_TARGET_MAX */
+    enum kemarixml_storage mode;
 };
 
 /* A validated <kemari> element.  Integers are -1 when not given. */
@@ -72,7 +85,12 @@ struct kemarixml_config {
     int min_interval_ms;        /* 0..60000, <= max_interval_ms if both */
     int max_interval_ms;        /* 1..600000 */
     int ack_timeout_ms;         /* 100..600000 */
-    enum kemarixml_storage storage;
+    enum kemarixml_storage storage; /* of the disks without a
+                                     * <kemari:disk> of their own */
+    struct kemarixml_disk *disks;   /* owned: the <kemari:disk> elements,
+                                     * in document order, each target
+                                     * once; NULL when there are none */
+    size_t n_disks;             /* 0..KEMARIXML_MAX_DISKS */
     enum kemarixml_failover failover;
 };
 
@@ -116,6 +134,29 @@ bool kemarixml_doc_has_kemari(const struct kemarixml_doc *d);
 struct kemarixml_config *kemarixml_config_get(const struct kemarixml_doc *d,
                                               GPtrArray *problems);
 
+/*
+ * The storage mode of the disk whose <target dev> is TARGET: its
+ * <kemari:disk> override, else <kemari:storage mode>, else shared.  C may
+ * be NULL (then every disk is shared).
+ */
+enum kemarixml_storage kemarixml_disk_storage(const struct kemarixml_config *c,
+                                              const char *target);
+
+/*
+ * The QEMU device ids (libvirt <alias name>) of D's disks whose storage
+ * mode is replicated, as a NULL-terminated array (g_strfreev; an empty
+ * array when there are none), in document order: what kemarid gives the
+ * engine as x-kemari-replicated-disks.  Only writable disks
+ * (device='disk', no <readonly/>) count: a read-only disk or a CD-ROM is
+ * never written, so there is nothing to replicate.  A replicated disk
+ * without an <alias> (an inactive domain's XML) is left out and, when
+ * PROBLEMS is not NULL, named in it (see kemarixml_config_get()).  C may
+ * be NULL (then nothing is replicated).
+ */
+char **kemarixml_replicated_disks(const struct kemarixml_doc *d,
+                                  const struct kemarixml_config *c,
+                                  GPtrArray *problems);
+
 /* ------------------------------------------------------------------ */
 /* The device table */
 
@@ -137,7 +178,9 @@ typedef char *(*kemarixml_check_fn)(const struct kemarixml_host *host,
 /*
  * One row.  XPATH is evaluated with the <domain> element as context
  * node; prefixes "kemari" and "qemu" (libvirt's QEMU namespace) are
- * known.  The first row that selects an element decides for it, so
+ * known, and so is the function kemari:storage-mode(TARGET): 'shared' or
+ * 'replicated', kemarixml_disk_storage() of the configuration being
+ * vetted.  The first row that selects an element decides for it, so
  * specific rows come before general ones.
  */
 struct kemarixml_rule {
@@ -179,9 +222,10 @@ struct kemarixml_host {
 char *kemarixml_path_shared_statfs(const char *path, void *opaque);
 
 /*
- * Vets D, whose <kemari> is CONFIG, against what the engine can protect:
- * the configuration itself (storage mode), the emulator and every row of
- * the device table.  Appends one string per problem to PROBLEMS (see
+ * Vets D, whose <kemari> is CONFIG (NULL: every disk is shared), against
+ * what the engine can protect: the configuration itself (each
+ * <kemari:disk> names a disk of D), the emulator and every row of the
+ * device table.  Appends one string per problem to PROBLEMS (see
  * kemarixml_config_get()).  HITS, when not NULL, has one counter per
  * row of kemarixml_rules(), incremented for each element the row
  * decided (tests use it to show that every row is exercised).

@@ -19,6 +19,7 @@ check_request(const char *text, size_t size)
     struct ctlproto_request r, r2;
     GError *err = NULL;
     char *line;
+    unsigned i;
 
     if (!ctlproto_request_parse(text, size, &r, &err)) {
         if (!err || (unsigned)err->code >= CTLPROTO_ERROR_COUNT) {
@@ -31,8 +32,15 @@ check_request(const char *text, size_t size)
     if (!ctlproto_request_parse(line, strlen(line) - 1, &r2, NULL) ||
         r.id != r2.id || r.command != r2.command ||
         strcmp(r.vm, r2.vm) != 0 || strcmp(r.peer, r2.peer) != 0 ||
-        r.interval_ms != r2.interval_ms) {
+        r.interval_ms != r2.interval_ms ||
+        r.n_replicate != r2.n_replicate ||
+        r.n_replicate > CTLPROTO_MAX_REPLICATE) {
         abort();
+    }
+    for (i = 0; i < r.n_replicate; i++) {
+        if (strcmp(r.replicate[i], r2.replicate[i]) != 0) {
+            abort();
+        }
     }
     g_free(line);
 }

@@ -54,6 +54,42 @@ check_config(const struct kemarixml_config *c)
          c->min_interval_ms > c->max_interval_ms)) {
         abort();
     }
+    if (c->n_disks > KEMARIXML_MAX_DISKS || (c->n_disks && !c->disks)) {
+        abort();
+    }
+    for (i = 0; i < c->n_disks; i++) {
+        size_t len = strlen(c->disks[i].target);
+
+        if (len < 2 || len > KEMARIXML_TARGET_MAX ||
+            kemarixml_disk_storage(c, c->disks[i].target) !=
+            c->disks[i].mode) {
+            abort();
+        }
+        for (j = 0; j < i; j++) {
+            if (strcmp(c->disks[i].target, c->disks[j].target) == 0) {
+                abort();
+            }
+        }
+    }
+}
+
+/* The replicated disks kemarid would ask the engine for: aliases. */
+static void
+check_replicated(const struct kemarixml_doc *d,
+                 const struct kemarixml_config *c, GPtrArray *problems)
+{
+    char **ids = kemarixml_replicated_disks(d, c, problems);
+    unsigned i;
+
+    if (!ids) {
+        abort();
+    }
+    for (i = 0; ids[i]; i++) {
+        if (!*ids[i] || (!c && i == 0)) {
+            abort();
+        }
+    }
+    g_strfreev(ids);
 }
 
 int
@@ -80,6 +116,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check_config(c);
             }
         }
+        check_replicated(d, c, problems);
         kemarixml_vet(d, c, &host, problems, hits);
         kemarixml_doc_free(d);
     }

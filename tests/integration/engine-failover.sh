@@ -38,13 +38,10 @@ cutoff=${KT_CUTOFF:-0}
 replicated=${KT_REPLICATED:-0}
 params='{}'
 [ "$replicated" = 1 ] && params='{"x-kemari-replicated-disks": ["vdisk0"]}'
+[ "$cutoff" = 1 ] && KT_DISK_LOCKING=off
 kt_disk 64M
 disk=$KT_DISK
 pri_img=$KT_IMG
-if [ "$cutoff" = 1 ]; then
-    # shellcheck disable=SC2001  # one substitution in a word list
-    disk=$(echo "$KT_DISK" | sed 's/aio=threads/aio=threads,file.locking=off/')
-fi
 kt_workload_guest "$ns" "$disk" || kt_die "guest did not boot"
 append=$KT_APPEND
 udp_pid=$KT_UDP_PID

@@ -21,26 +21,10 @@
 . "${top_srcdir:-.}/tests/lib/libvirt.sh"
 . "${top_srcdir:-.}/tests/lib/kemarid.sh"
 
-kt_require_env
-kl_require_env
-command -v corosync >/dev/null || kt_skip "needs corosync"
-command -v python3 >/dev/null || kt_skip "needs python3"
-[ -x "$KEMARID" ] && [ -x "$KD_HOOK" ] || kt_skip "kemarid/kemari-hook not built"
+kd_libvirt_require
 kt_mkdir
-KD_BACKEND=libvirt
 
-kc_cluster 3 "kw$$" || kt_die "cannot build the simulated nodes"
-for i in 1 2 3; do
-    kc_corosync_start $i || kt_die "node $i: corosync did not start"
-done
-kc_wait_quorate 1 60 || kt_die "the cluster did not become quorate"
-for i in 1 2; do
-    kl_prepare $i || kt_die "node $i: no namespaces"
-    kd_libvirt_hook $i || kt_die "node $i: cannot install the hook"
-    kl_start $i || kt_die "node $i: libvirtd did not start"
-    kd_start $i || kt_die "node $i: kemarid did not start"
-done
-kd_wait_eligible 1 1 30 || kt_die "node1 does not see node2: $(km 1 nodes)"
+kd_libvirt_up "kw$$"
 
 kt_observers "$(kc_ns h)"
 udp_pid=$KT_UDP_PID
@@ -49,12 +33,7 @@ KL_APPEND="kemari.udp=9000 kemari.udp_gap_us=1000" kl_domxml vm1 "$meta" \
     > "$KT_DIR/vm1.xml"
 kl_virsh 1 define "$KT_DIR/vm1.xml" >/dev/null || kt_die "cannot define vm1"
 out=$(kl_virsh 1 start vm1 2>&1) || kt_die "vm1 did not start: $out"
-n=0
-until grep -q KEMARI-GUEST-READY "$(kl_console 1 vm1)" 2>/dev/null; do
-    n=$((n + 1))
-    [ $n -lt 1800 ] || kt_die "guest did not boot"
-    sleep 0.1
-done
+kl_wait_ready 1 vm1 180 || kt_die "guest did not boot"
 kd_wait_field 1 state UNPROTECTED 30 ||
     kt_die "kemarid did not find vm1 through libvirt: $(km 1 status)"
 km 1 start vm1 --peer node2 --timeout 240 >/dev/null ||

@@ -41,9 +41,7 @@ for i in 1 2 3; do
 done
 kd_wait_eligible 1 2 20 || kt_die "peers not eligible: $(km 1 nodes)"
 
-kt_disk 64M
-# shellcheck disable=SC2001  # one substitution in a word list
-KT_DISK=$(echo "$KT_DISK" | sed 's/aio=threads/aio=threads,file.locking=off/')
+KT_DISK_LOCKING=off kt_disk 64M
 kt_observers "$(kc_ns h)"
 udp_pid=$KT_UDP_PID
 disk_pid=$KT_DISK_PID

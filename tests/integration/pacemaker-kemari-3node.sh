@@ -184,12 +184,7 @@ while [ $n -lt 120 ] && [ -z "$p" ]; do
 done
 [ -n "$p" ] || kt_die "vm1 was not promoted anywhere: $(kp_where 1 vm1-clone)"
 kt_pass "Pacemaker cold-started vm1 on node$p"
-n=0
-until grep -q KEMARI-GUEST-READY "$(kl_console "$p" vm1)" 2>/dev/null; do
-    n=$((n + 1))
-    [ $n -lt 1800 ] || kt_die "guest did not boot"
-    sleep 0.1
-done
+kl_wait_ready "$p" vm1 180 || kt_die "guest did not boot"
 others=$(echo 1 2 3 | tr ' ' '\n' | grep -vx "$p" | tr '\n' ' ')
 # shellcheck disable=SC2086  # the two other nodes
 s=$(standby_node $others)

@@ -90,12 +90,7 @@ done
 [ -n "$pri" ] || kt_die "vm1 was not promoted anywhere: $(kp_where 1 vm1-clone)"
 sec=$((3 - pri))
 kt_pass "Pacemaker cold-started vm1 on node$pri"
-n=0
-until grep -q KEMARI-GUEST-READY "$(kl_console "$pri" vm1)" 2>/dev/null; do
-    n=$((n + 1))
-    [ $n -lt 1800 ] || kt_die "guest did not boot"
-    sleep 0.1
-done
+kl_wait_ready "$pri" vm1 180 || kt_die "guest did not boot"
 # roles PRIMARY-ROLE SECONDARY-ROLE: kp_where's answer (sorted by node)
 roles() {
     if [ "$pri" -lt "$sec" ]; then

@@ -48,12 +48,7 @@ if [ "${KT_COLD_START:-0}" != 1 ]; then
     # vm1 runs and is protected before Pacemaker manages it
     out=$(kl_virsh 1 create "$KT_DIR/vm1.xml" 2>&1) ||
         kt_die "vm1 did not start: $out"
-    n=0
-    until grep -q KEMARI-GUEST-READY "$(kl_console 1 vm1)" 2>/dev/null; do
-        n=$((n + 1))
-        [ $n -lt 1800 ] || kt_die "guest did not boot"
-        sleep 0.1
-    done
+    kl_wait_ready 1 vm1 180 || kt_die "guest did not boot"
     kd_wait_field 1 state UNPROTECTED 30 ||
         kt_die "kemarid did not find vm1: $(km 1 status)"
     km 1 start vm1 --timeout 240 >/dev/null ||
@@ -95,12 +90,7 @@ else
     kt_check "Pacemaker found the running primary on node1: node$pri" \
         [ "$pri" = 1 ]
 fi
-n=0
-until grep -q KEMARI-GUEST-READY "$(kl_console "$pri" vm1)" 2>/dev/null; do
-    n=$((n + 1))
-    [ $n -lt 1800 ] || kt_die "guest did not boot"
-    sleep 0.1
-done
+kl_wait_ready "$pri" vm1 180 || kt_die "guest did not boot"
 kt_check "node$sec holds the standby copy" \
     kd_wait_field "$sec" state STANDBY 240
 # roles PRIMARY-ROLE SECONDARY-ROLE: kp_where's answer (sorted by node)

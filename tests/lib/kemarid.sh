@@ -8,6 +8,9 @@
 #                       re-protection), log $KT_DIR/nI/kemarid.log;
 #                       KD_BACKEND=libvirt: the libvirt backend, kemarid
 #                       inside the node's libvirt namespaces (libvirt.sh);
+#                       KD_NODE_NS=1: the direct backend, also inside
+#                       them (a node-local /var/lib/libvirt; kl_prepare
+#                       first);
 #                       KD_POLICY=pacemaker: that failover policy
 # km I ARGS...          kemari(1) against node I's kemarid
 # kd_vm_field I FIELD   vm1's FIELD in node I's `kemari status --json`
@@ -16,7 +19,9 @@
 # kd_wait_eligible I N SECS  until node I sees N eligible peers
 # kd_guest_start I APPEND    the test guest as vm1 on node I, the way the
 #                       direct backend finds it (tap kt0 on vmbr0 of every
-#                       node, the shared disk of kt_disk); waits for it
+#                       node, the disk $KT_DISK, as kt_disk sets it);
+#                       KD_NODE_NS=1: inside the node's libvirt
+#                       namespaces; waits for it
 # kd_libvirt_hook I     installs kemari-hook in node I's libvirt hooks
 #                       (before kl_start), talking to node I's kemarid,
 #                       disks under $KT_DIR counting as shared storage
@@ -55,6 +60,41 @@ kd_node_daemons() {
     mkdir -p "$(kl_dir "$1")/run/kemari" &&
         ln -sf "$KT_DIR/n$1/kemarid.sock" \
             "$(kl_dir "$1")/run/kemari/kemarid.sock"
+}
+
+# kd_libvirt_require: skips (77) unless libvirt, corosync, python3 and
+# the built kemarid and hook are there.
+kd_libvirt_require() {
+    kt_require_env
+    kl_require_env
+    for _kd_c in corosync python3; do
+        command -v "$_kd_c" >/dev/null || kt_skip "needs $_kd_c"
+    done
+    [ -x "$KEMARID" ] && [ -x "$KD_HOOK" ] ||
+        kt_skip "kemarid/kemari-hook not built"
+}
+
+# kd_libvirt_up NAME: three simulated nodes named NAME with corosync;
+# libvirtd with the hook and kemarid (libvirt backend, standalone policy)
+# on node1 and node2, node3 only votes.  Returns once node1's kemarid
+# sees node2 eligible; dies otherwise.
+# shellcheck disable=SC2034  # KD_BACKEND: read by kd_start
+kd_libvirt_up() {
+    KD_BACKEND=libvirt
+    kc_cluster 3 "$1" || kt_die "cannot build the simulated nodes"
+    for _kd_i in 1 2 3; do
+        kc_corosync_start $_kd_i ||
+            kt_die "node $_kd_i: corosync did not start"
+    done
+    kc_wait_quorate 1 60 || kt_die "the cluster did not become quorate"
+    for _kd_i in 1 2; do
+        kl_prepare $_kd_i || kt_die "node $_kd_i: no namespaces"
+        kd_libvirt_hook $_kd_i || kt_die "node $_kd_i: cannot install the hook"
+        kl_start $_kd_i || kt_die "node $_kd_i: libvirtd did not start"
+        kd_start $_kd_i || kt_die "node $_kd_i: kemarid did not start"
+    done
+    kd_wait_eligible 1 1 30 ||
+        kt_die "node1 does not see node2: $(km 1 nodes)"
 }
 
 # kd_stack_require [CMD...]: skips (77) unless root, Pacemaker, corosync,
@@ -192,7 +232,8 @@ max-interval-ms = 100
 ack-timeout-ms = 2000
 CONF
     rm -f "$_kd_d/kemarid.sock"
-    if [ "${KD_BACKEND:-direct}" = libvirt ]; then
+    if [ "${KD_BACKEND:-direct}" = libvirt ] || [ "${KD_NODE_NS:-0}" = 1 ]
+    then
         # nsenter execs kemarid: $! is kemarid's own pid
         nsenter --target "$(kl_holder_pid "$1")" --mount --uts --net \
             "$KEMARID" -f -c "$_kd_d/kemari.conf" \
@@ -255,25 +296,33 @@ print(sum(1 for n in json.load(sys.stdin)["nodes"] if n["eligible"]))')" \
 
 kd_guest_start() {
     _kd_run=$KT_DIR/n$1/run
+    if [ "${KD_NODE_NS:-0}" = 1 ]; then
+        set -- "$1" "$2" nsenter --target "$(kl_holder_pid "$1")" --mount \
+            --uts --net
+    else
+        set -- "$1" "$2" ip netns exec "$(kc_ns "$1")"
+    fi
+    _kd_i=$1 _kd_append=$2
+    shift 2
     # shellcheck disable=SC2086  # $KT_DISK is a list of arguments
-    ip netns exec "$(kc_ns "$1")" "$KEMARI_QEMU" -accel tcg -m 256 -smp 1 \
+    "$@" "$KEMARI_QEMU" -accel tcg -m 256 -smp 1 \
         -nodefaults -display none -no-reboot -name vm1 \
         -kernel "$KEMARI_GUEST_DIR/vmlinuz" \
         -initrd "$KEMARI_GUEST_DIR/initrd.gz" \
         -append "console=ttyS0 panic=1 quiet \
-kemari.peer_mac=02:00:00:00:00:01 $2" \
+kemari.peer_mac=02:00:00:00:00:01 $_kd_append" \
         -serial "file:$_kd_run/vm1.console" \
         -qmp "unix:$_kd_run/vm1.qmp,server=on,wait=off" \
         -netdev tap,id=net0,ifname=kt0,script=no,downscript=no \
         -device virtio-net-pci,netdev=net0,mac=52:54:00:4b:4d:01,romfile= \
-        $KT_DISK > "$KT_DIR/n$1/qemu.stderr" 2>&1 &
+        $KT_DISK > "$KT_DIR/n$_kd_i/qemu.stderr" 2>&1 &
     KT_QEMU_PID=$!
     kt_track_pid $KT_QEMU_PID
     _kd_n=0
     until grep -q KEMARI-GUEST-READY "$_kd_run/vm1.console" 2>/dev/null; do
         _kd_n=$((_kd_n + 1))
         kill -0 "$KT_QEMU_PID" 2>/dev/null && [ $_kd_n -lt 1800 ] || {
-            kt_log "guest did not boot: $(cat "$KT_DIR/n$1/qemu.stderr")"
+            kt_log "guest did not boot: $(cat "$KT_DIR/n$_kd_i/qemu.stderr")"
             return 1
         }
         sleep 0.1

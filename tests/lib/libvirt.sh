@@ -61,6 +61,7 @@
 #   kl_virsh I ARGS...    kl_on I virsh -c qemu:///system ARGS...
 #   kl_dir I              node I's directory ($KT_DIR/libvirt/nI)
 #   kl_console I NAME     host path of domain NAME's console log on node I
+#   kl_wait_ready I NAME SECS  until guest NAME on node I is ready
 #   kl_libvirtd_pid I, kl_virtlogd_pid I, kl_holder_pid I: real pids
 #   kl_qemu_pids I        pids of the QEMUs node I's libvirtd started
 #   kl_domxml NAME [EXTRA]  the test guest's domain XML (see below)
@@ -86,6 +87,17 @@ kl__alive() {
 }
 
 kl_dir() { printf '%s/n%s\n' "$KL_DIR" "$1"; }
+
+# kl_wait_ready I NAME SECS: until the test guest NAME on node I says
+# KEMARI-GUEST-READY on its console; 1 after SECS seconds.
+kl_wait_ready() {
+    _kl_t=$(( $3 * 10 ))
+    until grep -q KEMARI-GUEST-READY "$(kl_console "$1" "$2")" 2>/dev/null; do
+        [ "$_kl_t" -gt 0 ] || return 1
+        sleep 0.1
+        _kl_t=$((_kl_t - 1))
+    done
+}
 kl_holder_pid() { cat "$KL_DIR/n$1/holder.pid" 2>/dev/null; }
 kl_libvirtd_pid() { cat "$KL_DIR/n$1/libvirtd.pid" 2>/dev/null; }
 kl_virtlogd_pid() { cat "$KL_DIR/n$1/virtlogd.pid" 2>/dev/null; }

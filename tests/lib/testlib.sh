@@ -183,15 +183,20 @@ kt_wait_above() {
 # it (several QEMUs may share it).  The disk is set up as libvirt does:
 # -blockdev nodes and a device with an id (vdisk0), which leaves the
 # device's BlockBackend anonymous.  KT_DISK_STYLE=drive gives the older
-# -drive form instead (a named BlockBackend, disk0).
+# -drive form instead (a named BlockBackend, disk0).  KT_DISK_LOCKING=off:
+# QEMU takes no image locks (shared storage whose locks do not reach
+# across hosts).
 kt_disk() {
     KT_IMG=${2:-$KT_DIR/disk.img}
     truncate -s "$1" "$KT_IMG"
+    _kt_lock=""
     if [ "${KT_DISK_STYLE:-blockdev}" = drive ]; then
-        KT_DISK="-drive file=$KT_IMG,format=raw,if=none,id=disk0,cache=none,aio=threads
+        [ "${KT_DISK_LOCKING:-on}" = on ] || _kt_lock=,file.locking=off
+        KT_DISK="-drive file=$KT_IMG,format=raw,if=none,id=disk0,cache=none,aio=threads$_kt_lock
             -device virtio-blk-pci,drive=disk0,id=vdisk0"
     else
-        KT_DISK="-blockdev driver=file,filename=$KT_IMG,node-name=disk0-file,cache.direct=on,aio=threads
+        [ "${KT_DISK_LOCKING:-on}" = on ] || _kt_lock=,locking=off
+        KT_DISK="-blockdev driver=file,filename=$KT_IMG,node-name=disk0-file,cache.direct=on,aio=threads$_kt_lock
             -blockdev driver=raw,file=disk0-file,node-name=disk0
             -device virtio-blk-pci,drive=disk0,id=vdisk0"
     fi

@@ -11,7 +11,8 @@
  * Covered: the status table and --json; nodes; every error code and its
  * exit status; an unreachable daemon; malformed replies; bad command
  * lines; start following PAIRING and SYNCING to PROTECTED, and failing
- * with a new last-error; stop; failover; --no-wait; --timeout; stats
+ * with a new last-error; start's --replicate in the request and its
+ * usage errors; stop; failover; --no-wait; --timeout; stats
  * --count; where the socket path comes from (--socket, KEMARI_SOCKET,
  * --config, KEMARI_CONFIG) and configuration errors.
  */
@@ -838,6 +839,10 @@ test_usage(void **state)
         (const char *const[]){ "--socket", NULL },
         (const char *const[]){ "--socket", "", "status", NULL },
         (const char *const[]){ "-x", "status", NULL },
+        (const char *const[]){ "start", "web1", "--replicate", NULL },
+        (const char *const[]){ "start", "web1", "--replicate", "", NULL },
+        (const char *const[]){ "failover", "web1", "--replicate", "disk0",
+                               NULL },
     };
     unsigned i, j;
 
@@ -1030,6 +1035,136 @@ test_start_vm_unknown(void **state)
     assert_string_equal(r.err, "kemari: not-found: no VM 'web1' on this "
                         "node\n");
     run_clear(&r);
+}
+
+/* --replicate: every device, in order, in the start request. */
+static void
+test_start_replicate(void **state)
+{
+    const struct step steps[] = {
+        { STATUS_WEB1, vm_status("primary", "UNPROTECTED", "null") },
+        { REQ("start", "{\"vm\":\"web1\",\"peer\":\"node-b\","
+              "\"replicate\":[\"virtio-disk1\",\"scsi0-0-0-0\"]}"),
+          OK("{\"vm\":\"web1\",\"state\":\"PAIRING\"}") },
+        { STATUS_WEB1, vm_status("primary", "PROTECTED", "null") },
+    };
+    const struct step no_peer[] = {
+        { REQ("start", "{\"vm\":\"web1\",\"replicate\":[\"disk0\"]}"),
+          OK("{\"vm\":\"web1\",\"state\":\"PAIRING\"}") },
+    };
+    const struct step most[] = {
+        { REQ("start", "{\"vm\":\"web1\",\"replicate\":[\"d0\",\"d1\","
+              "\"d2\",\"d3\",\"d4\",\"d5\",\"d6\",\"d7\",\"d8\",\"d9\","
+              "\"d10\",\"d11\",\"d12\",\"d13\",\"d14\",\"d15\"]}"),
+          OK("{\"vm\":\"web1\",\"state\":\"PAIRING\"}") },
+    };
+    g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+    struct fake f;
+    struct run r;
+    unsigned i;
+
+    (void)state;
+    fake_start(&f, steps, G_N_ELEMENTS(steps), false);
+    run_kemari(&r, "--socket", f.path, "start", "--replicate",
+               "virtio-disk1", "web1", "--peer", "node-b",
+               "--replicate=scsi0-0-0-0");
+    fake_finish(&f);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    assert_string_equal(r.out, "web1: PAIRING\nweb1: PROTECTED\n"
+                        "web1: protected, secondary on node-b\n");
+    run_clear(&r);
+
+    fake_start(&f, no_peer, G_N_ELEMENTS(no_peer), false);
+    run_kemari(&r, "--socket", f.path, "start", "web1", "--no-wait",
+               "--replicate", "disk0");
+    fake_finish(&f);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "web1: start accepted, the VM is PAIRING\n");
+    run_clear(&r);
+
+    /* sixteen, the most */
+    fake_start(&f, most, G_N_ELEMENTS(most), false);
+    g_ptr_array_add(args, g_strdup("--socket"));
+    g_ptr_array_add(args, g_strdup(f.path));
+    g_ptr_array_add(args, g_strdup("start"));
+    g_ptr_array_add(args, g_strdup("web1"));
+    g_ptr_array_add(args, g_strdup("--no-wait"));
+    for (i = 0; i < 16; i++) {
+        g_ptr_array_add(args, g_strdup_printf("--replicate=d%u", i));
+    }
+    g_ptr_array_add(args, NULL);
+    run_kemari_env(&r, NULL, (const char *const *)args->pdata);
+    fake_finish(&f);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.err, "");
+    run_clear(&r);
+}
+
+/* --replicate refused on the command line: exit 2, the exact message. */
+static void
+test_replicate_usage(void **state)
+{
+    const struct {
+        const char *const *args;
+        const char *first_line;     /* of stderr */
+    } cases[] = {
+        { (const char *const[]){ "start", "web1", "--replicate", "-x",
+                                 NULL },
+          "kemari: --replicate: invalid device id '-x' (1 to 64 of A-Z a-z "
+          "0-9 _ . -, not starting with . or -)" },
+        { (const char *const[]){ "start", "web1", "--replicate", "disk/0",
+                                 NULL },
+          "kemari: --replicate: invalid device id 'disk/0' (1 to 64 of A-Z "
+          "a-z 0-9 _ . -, not starting with . or -)" },
+        { (const char *const[]){ "start", "web1", "--replicate", "disk0",
+                                 "--replicate", "disk1", "--replicate",
+                                 "disk0", NULL },
+          "kemari: --replicate: device 'disk0' given twice" },
+        { (const char *const[]){ "stop", "web1", "--replicate", "disk0",
+                                 NULL },
+          "kemari: stop: option --replicate does not apply" },
+        { (const char *const[]){ "start", "web1", "--replicate", NULL },
+          "kemari: option '--replicate' needs an argument" },
+    };
+    unsigned i, j;
+
+    (void)state;
+    for (i = 0; i <= G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+        g_auto(GStrv) lines = NULL;
+        const char *want;
+        struct run r;
+
+        /* were it to connect, it would exit 6, not 2 */
+        g_ptr_array_add(args, g_strdup("--socket=/nonexistent/k.sock"));
+        if (i < G_N_ELEMENTS(cases)) {
+            for (j = 0; cases[i].args[j]; j++) {
+                g_ptr_array_add(args, g_strdup(cases[i].args[j]));
+            }
+            want = cases[i].first_line;
+        } else {
+            /* one more than the most */
+            g_ptr_array_add(args, g_strdup("start"));
+            g_ptr_array_add(args, g_strdup("web1"));
+            for (j = 0; j < 17; j++) {
+                g_ptr_array_add(args, g_strdup_printf("--replicate=d%u", j));
+            }
+            want = "kemari: --replicate: at most 16 devices";
+        }
+        g_ptr_array_add(args, NULL);
+        run_kemari_env(&r, NULL, (const char *const *)args->pdata);
+        if (r.rc != 2) {
+            fail_msg("case %u: exit %d, expected 2 (stderr %s)", i, r.rc,
+                     r.err);
+        }
+        assert_string_equal(r.out, "");
+        lines = lines_of(r.err);
+        assert_string_equal(lines[0], want);
+        assert_string_equal(lines[1], "Usage: kemari [--socket PATH] "
+                            "[--config FILE] [--json] COMMAND [ARGS]");
+        run_clear(&r);
+    }
 }
 
 static void
@@ -1445,6 +1580,8 @@ main(void)
         cmocka_unit_test(test_start_without_peer),
         cmocka_unit_test(test_start_fails),
         cmocka_unit_test(test_start_vm_unknown),
+        cmocka_unit_test(test_start_replicate),
+        cmocka_unit_test(test_replicate_usage),
         cmocka_unit_test(test_no_wait),
         cmocka_unit_test(test_stop_waits),
         cmocka_unit_test(test_failover_waits),

@@ -4,6 +4,7 @@
  *
  * Valid requests of every command; a table of malformed requests, each
  * with its error code, exact message and the id the error reply carries;
+ * start's replicated devices (every refusal, the exact line written);
  * request format/parse and reply format/parse round trips; malformed
  * replies; the exit-code mapping; the credential policy on hand-made
  * credentials and SO_PEERCRED on a real socket pair.
@@ -52,6 +53,17 @@ test_valid_requests(void **state)
     assert_int_equal(r.command, CTLPROTO_CMD_START);
     assert_string_equal(r.vm, "web1");
     assert_string_equal(r.peer, "node-b");
+    assert_int_equal(r.n_replicate, 0);
+
+    assert_true(parse("{\"version\":1,\"id\":3,\"command\":\"start\","
+                      "\"args\":{\"replicate\":[\"virtio-disk0\","
+                      "\"scsi0-0-0-0\"],\"vm\":\"web1\"}}", &r, &err));
+    assert_int_equal(r.command, CTLPROTO_CMD_START);
+    assert_string_equal(r.vm, "web1");
+    assert_string_equal(r.peer, "");
+    assert_int_equal(r.n_replicate, 2);
+    assert_string_equal(r.replicate[0], "virtio-disk0");
+    assert_string_equal(r.replicate[1], "scsi0-0-0-0");
 
     assert_true(parse("{\"version\":1,\"id\":4,\"command\":\"stop\","
                       "\"args\":{\"vm\":\"db\"}}", &r, &err));
@@ -172,6 +184,54 @@ static const struct bad_case bad_requests[] = {
       "{\"interval-ms\":\"fast\"}}", CTLPROTO_ERROR_BAD_REQUEST, 17,
       "command 'stats-subscribe': argument 'interval-ms' must be an integer "
       "from 100 to 60000" },
+    /* start's replicated devices */
+    { "{\"version\":1,\"id\":18,\"command\":\"start\",\"args\":"
+      "{\"vm\":\"web1\",\"replicate\":[]}}", CTLPROTO_ERROR_BAD_REQUEST, 18,
+      "command 'start': argument 'replicate' must be an array of 1 to 16 "
+      "device ids" },
+    { "{\"version\":1,\"id\":19,\"command\":\"start\",\"args\":"
+      "{\"vm\":\"web1\",\"replicate\":\"disk0\"}}",
+      CTLPROTO_ERROR_BAD_REQUEST, 19, "command 'start': argument 'replicate' "
+      "must be an array of 1 to 16 device ids" },
+    { "{\"version\":1,\"id\":20,\"command\":\"start\",\"args\":"
+      "{\"vm\":\"web1\",\"replicate\":{\"disk0\":true}}}",
+      CTLPROTO_ERROR_BAD_REQUEST, 20, "command 'start': argument 'replicate' "
+      "must be an array of 1 to 16 device ids" },
+    { "{\"version\":1,\"id\":21,\"command\":\"start\",\"args\":"
+      "{\"vm\":\"web1\",\"replicate\":[\"disk0\",null]}}",
+      CTLPROTO_ERROR_BAD_REQUEST, 21, "command 'start': argument "
+      "'replicate[1]' must be a string" },
+    { "{\"version\":1,\"id\":22,\"command\":\"start\",\"args\":"
+      "{\"vm\":\"web1\",\"replicate\":[[\"disk0\"]]}}",
+      CTLPROTO_ERROR_BAD_REQUEST, 22, "command 'start': argument "
+      "'replicate[0]' must be a string" },
+    { "{\"version\":1,\"id\":23,\"command\":\"start\",\"args\":"
+      "{\"vm\":\"web1\",\"replicate\":[\"disk0\",\"disk/1\"]}}",
+      CTLPROTO_ERROR_BAD_REQUEST, 23, "command 'start': argument "
+      "'replicate[1]': invalid device id (1 to 64 of A-Z a-z 0-9 _ . -, not "
+      "starting with . or -)" },
+    { "{\"version\":1,\"id\":24,\"command\":\"start\",\"args\":"
+      "{\"vm\":\"web1\",\"replicate\":[\"\"]}}",
+      CTLPROTO_ERROR_BAD_REQUEST, 24, "command 'start': argument "
+      "'replicate[0]': invalid device id (1 to 64 of A-Z a-z 0-9 _ . -, not "
+      "starting with . or -)" },
+    { "{\"version\":1,\"id\":25,\"command\":\"start\",\"args\":"
+      "{\"vm\":\"web1\",\"replicate\":[\"d0\",\"d1\",\"d0\"]}}",
+      CTLPROTO_ERROR_BAD_REQUEST, 25, "command 'start': argument 'replicate': "
+      "device id 'd0' appears twice" },
+    { "{\"version\":1,\"id\":26,\"command\":\"start\",\"args\":"
+      "{\"vm\":\"web1\",\"replicate\":[\"d0\",\"d1\",\"d2\",\"d3\","
+      "\"d4\",\"d5\",\"d6\",\"d7\",\"d8\",\"d9\",\"d10\",\"d11\",\"d12\","
+      "\"d13\",\"d14\",\"d15\",\"d16\"]}}", CTLPROTO_ERROR_BAD_REQUEST, 26,
+      "command 'start': argument 'replicate' has 17 device ids (at most "
+      "16)" },
+    { "{\"version\":1,\"id\":27,\"command\":\"stop\",\"args\":"
+      "{\"vm\":\"web1\",\"replicate\":[\"disk0\"]}}",
+      CTLPROTO_ERROR_BAD_REQUEST, 27, "command 'stop': unknown argument "
+      "'replicate'" },
+    { "{\"version\":1,\"id\":28,\"command\":\"start\",\"args\":"
+      "{\"replicate\":[\"disk0\"]}}", CTLPROTO_ERROR_BAD_REQUEST, 28,
+      "command 'start': missing argument 'vm'" },
 };
 
 static void
@@ -269,6 +329,13 @@ test_request_round_trip(void **state)
         if (c == CTLPROTO_CMD_HOOK_EVENT) {
             g_strlcpy(in.op, "stopped", sizeof(in.op));
         }
+        if (c == CTLPROTO_CMD_START) {
+            g_strlcpy(in.replicate[0], "virtio-disk0",
+                      sizeof(in.replicate[0]));
+            g_strlcpy(in.replicate[1], "scsi0-0-0-0",
+                      sizeof(in.replicate[1]));
+            in.n_replicate = 2;
+        }
         line = ctlproto_request_format(&in);
         assert_non_null(line);
         assert_true(g_str_has_suffix(line, "\n"));
@@ -283,6 +350,63 @@ test_request_round_trip(void **state)
         assert_string_equal(out.peer, in.peer);
         assert_string_equal(out.op, in.op);
         assert_int_equal(out.interval_ms, in.interval_ms);
+        assert_int_equal(out.n_replicate, in.n_replicate);
+        assert_string_equal(out.replicate[0], in.replicate[0]);
+        assert_string_equal(out.replicate[1], in.replicate[1]);
+    }
+}
+
+/*
+ * start's "replicate": written only when there are devices, in their
+ * order; the most devices, of the longest ids, come back.
+ */
+static void
+test_request_replicate(void **state)
+{
+    struct ctlproto_request in, out;
+    g_autoptr(GError) err = NULL;
+    char *line;
+    unsigned i;
+
+    (void)state;
+    memset(&in, 0, sizeof(in));
+    in.id = 3;
+    in.command = CTLPROTO_CMD_START;
+    in.interval_ms = CTLPROTO_INTERVAL_DEFAULT;
+    g_strlcpy(in.vm, "web1", sizeof(in.vm));
+    g_strlcpy(in.peer, "node-b", sizeof(in.peer));
+    line = ctlproto_request_format(&in);
+    assert_string_equal(line, "{\"version\":1,\"id\":3,\"command\":"
+                        "\"start\",\"args\":{\"vm\":\"web1\","
+                        "\"peer\":\"node-b\"}}\n");
+    g_free(line);
+
+    g_strlcpy(in.replicate[0], "virtio-disk1", sizeof(in.replicate[0]));
+    g_strlcpy(in.replicate[1], "virtio-disk0", sizeof(in.replicate[1]));
+    in.n_replicate = 2;
+    line = ctlproto_request_format(&in);
+    assert_string_equal(line, "{\"version\":1,\"id\":3,\"command\":"
+                        "\"start\",\"args\":{\"vm\":\"web1\","
+                        "\"peer\":\"node-b\",\"replicate\":"
+                        "[\"virtio-disk1\",\"virtio-disk0\"]}}\n");
+    g_free(line);
+
+    for (i = 0; i < CTLPROTO_MAX_REPLICATE; i++) {
+        /* 64 characters, the last two distinct */
+        g_autofree char *id = g_strdup_printf("%062d%02u", 0, i);
+
+        g_strlcpy(in.replicate[i], id, sizeof(in.replicate[i]));
+        assert_int_equal(strlen(in.replicate[i]), CTLPROTO_NAME_MAX);
+    }
+    in.n_replicate = CTLPROTO_MAX_REPLICATE;
+    line = ctlproto_request_format(&in);
+    if (!ctlproto_request_parse(line, strlen(line) - 1, &out, &err)) {
+        fail_msg("%s: %s", line, err->message);
+    }
+    g_free(line);
+    assert_int_equal(out.n_replicate, CTLPROTO_MAX_REPLICATE);
+    for (i = 0; i < CTLPROTO_MAX_REPLICATE; i++) {
+        assert_string_equal(out.replicate[i], in.replicate[i]);
     }
 }
 
@@ -483,6 +607,7 @@ main(void)
         cmocka_unit_test(test_malformed_requests),
         cmocka_unit_test(test_unknown_command_cut),
         cmocka_unit_test(test_request_round_trip),
+        cmocka_unit_test(test_request_replicate),
         cmocka_unit_test(test_reply_round_trip),
         cmocka_unit_test(test_reply_unknown_code_and_malformed),
         cmocka_unit_test(test_exit_codes),

@@ -2,8 +2,9 @@
  * test-kemarid-pairproto.c - the kemarid <-> kemarid pair protocol codec
  *
  * Round trip of every message type; the exact bytes of one message (the
- * layout PROTOCOL.md documents); truncation at every byte offset of every
- * message; and a table of malformed messages, built byte by byte here
+ * layout PROTOCOL.md documents) and of the version-2 field
+ * REPLICATED_DISKS; truncation at every byte offset of every message;
+ * and a table of malformed messages, built byte by byte here
  * (independently of the encoder), each with its exact error code and
  * message.
  */
@@ -55,7 +56,7 @@ sample(struct pairproto_msg *m, enum pairproto_type type, int variant)
     case PAIRPROTO_PAIR_REQUEST:
         memcpy(m->uuid, sample_uuid, sizeof(m->uuid));
         m->node_id = 0xfeedbeef;
-        if (variant == 0) {
+        if (variant == 0 || variant == 3) {
             m->config_kind = PAIRPROTO_CONFIG_ARGV;
             m->config = g_bytes_new(argv, sizeof(argv));
         } else if (variant == 1) {
@@ -64,6 +65,14 @@ sample(struct pairproto_msg *m, enum pairproto_type type, int variant)
         } else {
             m->config_kind = PAIRPROTO_CONFIG_REFERENCE;
             m->config = g_bytes_new("web1", 4);
+        }
+        if (variant == 3) {
+            /* version 2 */
+            g_strlcpy(m->replicated[0], "virtio-disk0",
+                      sizeof(m->replicated[0]));
+            g_strlcpy(m->replicated[1], "scsi0-0-0-0",
+                      sizeof(m->replicated[1]));
+            m->n_replicated = 2;
         }
         break;
     case PAIRPROTO_PAIR_ACCEPT:
@@ -121,6 +130,9 @@ assert_msg_equal(const struct pairproto_msg *a, const struct pairproto_msg *b)
     assert_string_equal(a->sw_version, b->sw_version);
     assert_int_equal(a->kvm_check, b->kvm_check);
     assert_string_equal(a->node_name, b->node_name);
+    assert_int_equal(a->n_replicated, b->n_replicated);
+    assert_memory_equal(a->replicated, b->replicated,
+                        sizeof(a->replicated));
 }
 
 struct variant {
@@ -133,6 +145,7 @@ static const struct variant variants[] = {
     { PAIRPROTO_PAIR_REQUEST, 0 },
     { PAIRPROTO_PAIR_REQUEST, 1 },
     { PAIRPROTO_PAIR_REQUEST, 2 },
+    { PAIRPROTO_PAIR_REQUEST, 3 },
     { PAIRPROTO_PAIR_ACCEPT, 0 },
     { PAIRPROTO_PAIR_ACCEPT, 1 },
     { PAIRPROTO_PAIR_REFUSE, 0 },
@@ -165,7 +178,10 @@ test_round_trip_every_type(void **state)
         }
         p = g_bytes_get_data(wire, &len);
         assert_memory_equal(p, "KMRP", 4);
-        assert_int_equal(p[4], PAIRPROTO_VERSION);
+        /* the oldest version with every field of the message */
+        assert_int_equal(p[4], in.n_replicated
+                               ? PAIRPROTO_VERSION_REPLICATED
+                               : PAIRPROTO_VERSION_MIN);
         assert_int_equal(p[5], in.type);
         assert_true(pairproto_decode(p, len, &out, &err));
         assert_null(err);
@@ -203,6 +219,48 @@ test_exact_layout(void **state)
     p = g_bytes_get_data(wire, &len);
     assert_int_equal(len, sizeof(want));
     assert_memory_equal(p, want, sizeof(want));
+}
+
+/*
+ * REPLICATED_DISKS makes a PAIR_REQUEST version 2 and adds exactly its
+ * field, after the others; without it the message is version 1.
+ */
+static void
+test_exact_replicated(void **state)
+{
+    static const uint8_t field[] = {
+        0x00, 0x14, 0x00, 0x19,                         /* 25 bytes */
+        'v', 'i', 'r', 't', 'i', 'o', '-', 'd', 'i', 's', 'k', '0', 0x00,
+        's', 'c', 's', 'i', '0', '-', '0', '-', '0', '-', '0', 0x00,
+    };
+    struct pairproto_msg m1, m2;
+    g_autoptr(GBytes) w1 = NULL;
+    g_autoptr(GBytes) w2 = NULL;
+    gsize l1, l2;
+    const uint8_t *p1, *p2;
+
+    (void)state;
+    sample(&m1, PAIRPROTO_PAIR_REQUEST, 0);
+    sample(&m2, PAIRPROTO_PAIR_REQUEST, 3);
+    w1 = pairproto_encode(&m1, NULL);
+    w2 = pairproto_encode(&m2, NULL);
+    assert_non_null(w1);
+    assert_non_null(w2);
+    p1 = g_bytes_get_data(w1, &l1);
+    p2 = g_bytes_get_data(w2, &l2);
+    assert_int_equal(p1[4], 1);
+    assert_int_equal(p2[4], 2);
+    assert_int_equal(l2, l1 + sizeof(field));
+    assert_memory_equal(p2 + l1, field, sizeof(field));
+    /* the same header but for version and length, the same fields */
+    assert_memory_equal(p2, p1, 4);
+    assert_memory_equal(p2 + 5, p1 + 5, 7);
+    assert_int_equal(p2[15], p1[15] + sizeof(field));
+    assert_memory_equal(p2 + PAIRPROTO_HEADER_SIZE,
+                        p1 + PAIRPROTO_HEADER_SIZE,
+                        l1 - PAIRPROTO_HEADER_SIZE);
+    pairproto_msg_clear(&m1);
+    pairproto_msg_clear(&m2);
 }
 
 /* Cutting a message anywhere is rejected, and never read past. */
@@ -246,10 +304,12 @@ test_truncation_every_offset(void **state)
                 cut[15] = (uint8_t)b;
                 ok = pairproto_decode(cut, k, &out, &err);
                 if (ok) {
-                    /* only dropping the optional trailing text can
-                     * leave a valid message */
-                    assert_true(in.reason[0] != '\0');
+                    /* only dropping the optional trailing text or
+                     * device ids can leave a valid message */
+                    assert_true(in.reason[0] != '\0' ||
+                                in.n_replicated > 0);
                     assert_string_equal(out.reason, "");
+                    assert_int_equal(out.n_replicated, 0);
                     pairproto_msg_clear(&out);
                 } else {
                     assert_true(err->code == PAIRPROTO_ERROR_FIELD_TRUNCATED ||
@@ -380,6 +440,14 @@ b_request(struct builder *b, unsigned kind, const void *cfg, size_t n)
     b_tlv(b, 0x0006, cfg, n);
 }
 
+/* A valid version-2 PAIR_REQUEST (argv), for REPLICATED_DISKS to follow. */
+static void
+b_request_v2(struct builder *b)
+{
+    b_request(b, PAIRPROTO_CONFIG_ARGV, "-m\0" "512", 7);
+    b->buf[4] = 2;
+}
+
 static void
 expect_error(struct builder *b, enum pairproto_error_code code,
              const char *message)
@@ -418,14 +486,14 @@ test_malformed_header(void **state)
     b_end(&b);
     expect_error(&b, PAIRPROTO_ERROR_MAGIC, "pair message: bad magic "
                  "0x4b4d5251 (expected \"KMRP\")");
-    b_header(&b, "KMRP", 2, PAIRPROTO_RELEASE, 0);
+    b_header(&b, "KMRP", 3, PAIRPROTO_RELEASE, 0);
     b_end(&b);
     expect_error(&b, PAIRPROTO_ERROR_VERSION, "pair message: protocol "
-                 "version 2 not supported (this node speaks 1)");
+                 "version 3 not supported (this node speaks 1 to 2)");
     b_header(&b, "KMRP", 0, PAIRPROTO_RELEASE, 0);
     b_end(&b);
     expect_error(&b, PAIRPROTO_ERROR_VERSION, "pair message: protocol "
-                 "version 0 not supported (this node speaks 1)");
+                 "version 0 not supported (this node speaks 1 to 2)");
     b_header(&b, "KMRP", 1, 0, 0);
     b_end(&b);
     expect_error(&b, PAIRPROTO_ERROR_TYPE,
@@ -543,6 +611,132 @@ test_malformed_fields(void **state)
     assert_true(pairproto_decode(b.buf, b.len, &m, NULL));
     assert_string_equal(m.vm, "web1");
     pairproto_msg_clear(&m);
+
+    /* REPLICATED_DISKS: version 2, PAIR_REQUEST only */
+    b_request(&b, PAIRPROTO_CONFIG_ARGV, "-m\0" "512", 7);
+    b_tlv(&b, 0x0014, "disk0", 6);
+    b_end(&b);
+    expect_error(&b, PAIRPROTO_ERROR_FIELD_UNKNOWN, "pair message "
+                 "PAIR_REQUEST: field REPLICATED_DISKS (0x0014) at body "
+                 "offset 64 is not in protocol version 1");
+    b_release(&b);
+    b.buf[4] = 2;
+    b_tlv(&b, 0x0014, "disk0", 6);
+    b_end(&b);
+    expect_error(&b, PAIRPROTO_ERROR_FIELD_UNEXPECTED, "pair message "
+                 "RELEASE: field REPLICATED_DISKS (0x0014) at body offset 20 "
+                 "is not allowed in RELEASE");
+    b_request_v2(&b);
+    b_tlv(&b, 0x0014, "disk0", 6);
+    b_tlv(&b, 0x0014, "disk1", 6);
+    b_end(&b);
+    expect_error(&b, PAIRPROTO_ERROR_FIELD_DUPLICATE, "pair message "
+                 "PAIR_REQUEST: field REPLICATED_DISKS (0x0014) at body "
+                 "offset 74 appears twice");
+    b_request_v2(&b);
+    b_tlv(&b, 0x0014, "", 1);
+    b_end(&b);
+    expect_error(&b, PAIRPROTO_ERROR_FIELD_SIZE, "pair message PAIR_REQUEST:"
+                 " field REPLICATED_DISKS (0x0014) has 1 bytes (expected 2 "
+                 "to 1040)");
+    {
+        static uint8_t big[1041];
+
+        memset(big, 'a', sizeof(big));
+        b_request_v2(&b);
+        b_tlv(&b, 0x0014, big, sizeof(big));
+        b_end(&b);
+        expect_error(&b, PAIRPROTO_ERROR_FIELD_SIZE, "pair message "
+                     "PAIR_REQUEST: field REPLICATED_DISKS (0x0014) has "
+                     "1041 bytes (expected 2 to 1040)");
+    }
+
+    /* a version-2 message without version-2 fields is fine, and goes
+     * back out as version 1 */
+    b_release(&b);
+    b.buf[4] = 2;
+    b_end(&b);
+    assert_true(pairproto_decode(b.buf, b.len, &m, NULL));
+    {
+        g_autoptr(GBytes) again = pairproto_encode(&m, NULL);
+
+        assert_non_null(again);
+        assert_int_equal(((const uint8_t *)g_bytes_get_data(again,
+                                                            NULL))[4], 1);
+    }
+    pairproto_msg_clear(&m);
+}
+
+/* Every malformed list of device ids, with its exact message. */
+static void
+test_malformed_replicated(void **state)
+{
+    static struct builder b;
+    static const struct {
+        const char *ids;        /* the value, NUL bytes included */
+        size_t len;
+        const char *what;       /* after "field REPLICATED_DISKS (0x0014): " */
+    } cases[] = {
+#define CASE(v, what) { v, sizeof(v) - 1, what }
+        CASE("disk0", "device ids must be NUL-terminated"),
+        CASE("disk0\0disk1", "device ids must be NUL-terminated"),
+        CASE("\0disk0\0", "empty device id at value offset 0"),
+        CASE("disk0\0\0", "empty device id at value offset 6"),
+        CASE("-disk0\0", "invalid device id at value offset 0 (1 to 64 of "
+             "A-Z a-z 0-9 _ . -, not starting with . or -)"),
+        CASE("disk0\0.x\0", "invalid device id at value offset 6 (1 to 64 "
+             "of A-Z a-z 0-9 _ . -, not starting with . or -)"),
+        CASE("disk0\0disk 1\0", "invalid device id at value offset 6 (1 to "
+             "64 of A-Z a-z 0-9 _ . -, not starting with . or -)"),
+        CASE("disk\xc3\xa9\0", "invalid device id at value offset 0 (1 to "
+             "64 of A-Z a-z 0-9 _ . -, not starting with . or -)"),
+        CASE("d0\0d1\0d0\0", "device id 'd0' at value offset 6 appears "
+             "twice"),
+        CASE("d0\0d1\0d2\0d3\0d4\0d5\0d6\0d7\0d8\0d9\0da\0db\0dc\0dd\0"
+             "de\0df\0dg\0", "more than 16 device ids (id 17 at value "
+             "offset 48)"),
+#undef CASE
+    };
+    char long_id[PAIRPROTO_NAME_MAX + 2];
+    unsigned i;
+
+    (void)state;
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *msg = g_strdup_printf(
+            "pair message PAIR_REQUEST: field REPLICATED_DISKS (0x0014): %s",
+            cases[i].what);
+
+        b_request_v2(&b);
+        b_tlv(&b, 0x0014, cases[i].ids, cases[i].len);
+        b_end(&b);
+        expect_error(&b, PAIRPROTO_ERROR_FIELD_VALUE, msg);
+    }
+
+    /* 65 bytes: too long; 64: fine */
+    memset(long_id, 'a', sizeof(long_id));
+    long_id[PAIRPROTO_NAME_MAX + 1] = '\0';
+    b_request_v2(&b);
+    b_tlv(&b, 0x0014, long_id, sizeof(long_id));
+    b_end(&b);
+    expect_error(&b, PAIRPROTO_ERROR_FIELD_VALUE, "pair message PAIR_REQUEST:"
+                 " field REPLICATED_DISKS (0x0014): invalid device id at "
+                 "value offset 0 (1 to 64 of A-Z a-z 0-9 _ . -, not starting "
+                 "with . or -)");
+    long_id[PAIRPROTO_NAME_MAX] = '\0';
+    b_request_v2(&b);
+    b_tlv(&b, 0x0014, long_id, PAIRPROTO_NAME_MAX + 1);
+    b_end(&b);
+    {
+        struct pairproto_msg m;
+        g_autoptr(GError) err = NULL;
+
+        if (!pairproto_decode(b.buf, b.len, &m, &err)) {
+            fail_msg("%s", err->message);
+        }
+        assert_int_equal(m.n_replicated, 1);
+        assert_string_equal(m.replicated[0], long_id);
+        pairproto_msg_clear(&m);
+    }
 }
 
 /* One bad value per field, with its exact message. */
@@ -689,10 +883,11 @@ test_malformed_values(void **state)
 static void
 test_encode_rejects_invalid(void **state)
 {
-    struct pairproto_msg m;
+    struct pairproto_msg m, out;
     g_autoptr(GError) err = NULL;
     g_autofree char *big = g_malloc0(PAIRPROTO_CONFIG_MAX + 1);
     GBytes *wire;
+    unsigned i;
 
     (void)state;
     sample(&m, PAIRPROTO_RELEASE, 0);
@@ -728,6 +923,58 @@ test_encode_rejects_invalid(void **state)
     g_bytes_unref(wire);
     pairproto_msg_clear(&m);
 
+    /* device ids: the most, the longest, beside the largest config */
+    sample(&m, PAIRPROTO_PAIR_REQUEST, 3);
+    g_bytes_unref(m.config);
+    m.config = g_bytes_new(big, PAIRPROTO_CONFIG_MAX);
+    for (i = 0; i < PAIRPROTO_MAX_REPLICATED; i++) {
+        g_autofree char *id = g_strdup_printf("%062d%02u", 0, i);
+
+        g_strlcpy(m.replicated[i], id, sizeof(m.replicated[i]));
+    }
+    m.n_replicated = PAIRPROTO_MAX_REPLICATED;
+    wire = pairproto_encode(&m, &err);
+    assert_non_null(wire);
+    assert_true(pairproto_decode(g_bytes_get_data(wire, NULL),
+                                 g_bytes_get_size(wire), &out, &err));
+    assert_msg_equal(&m, &out);
+    pairproto_msg_clear(&out);
+    g_bytes_unref(wire);
+
+    m.n_replicated = PAIRPROTO_MAX_REPLICATED + 1;
+    assert_null(pairproto_encode(&m, &err));
+    assert_string_equal(err->message, "pair message PAIR_REQUEST: field "
+                        "REPLICATED_DISKS (0x0014): 17 device ids (at most "
+                        "16)");
+    g_clear_error(&err);
+    m.n_replicated = 2;
+    g_strlcpy(m.replicated[1], m.replicated[0], sizeof(m.replicated[1]));
+    assert_null(pairproto_encode(&m, &err));
+    assert_true(g_error_matches(err, PAIRPROTO_ERROR,
+                                PAIRPROTO_ERROR_FIELD_VALUE));
+    g_clear_error(&err);
+    m.replicated[1][0] = '\0';
+    assert_null(pairproto_encode(&m, &err));
+    assert_string_equal(err->message, "pair message PAIR_REQUEST: field "
+                        "REPLICATED_DISKS (0x0014): empty device id at value "
+                        "offset 65");
+    g_clear_error(&err);
+    /* 65 bytes without a NUL in its slot */
+    memset(m.replicated[1], 'b', sizeof(m.replicated[1]));
+    assert_null(pairproto_encode(&m, &err));
+    assert_true(g_error_matches(err, PAIRPROTO_ERROR,
+                                PAIRPROTO_ERROR_FIELD_VALUE));
+    g_clear_error(&err);
+    /* other types do not carry it */
+    pairproto_msg_clear(&m);
+    sample(&m, PAIRPROTO_RELEASE, 0);
+    g_strlcpy(m.replicated[0], "disk0", sizeof(m.replicated[0]));
+    m.n_replicated = 1;
+    wire = pairproto_encode(&m, &err);
+    assert_non_null(wire);
+    assert_int_equal(g_bytes_get_size(wire), 36);
+    g_bytes_unref(wire);
+
     assert_string_equal(pairproto_type_name(0), "?");
     assert_string_equal(pairproto_type_name(PAIRPROTO_STOP), "STOP");
     assert_string_equal(pairproto_reason_name(PAIRPROTO_REASON_BUSY), "busy");
@@ -743,10 +990,12 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_every_type),
         cmocka_unit_test(test_exact_layout),
+        cmocka_unit_test(test_exact_replicated),
         cmocka_unit_test(test_truncation_every_offset),
         cmocka_unit_test(test_malformed_header),
         cmocka_unit_test(test_malformed_fields),
         cmocka_unit_test(test_malformed_values),
+        cmocka_unit_test(test_malformed_replicated),
         cmocka_unit_test(test_encode_rejects_invalid),
     };
 

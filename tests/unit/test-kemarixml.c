@@ -11,7 +11,9 @@
  * extra_domains[] here, refused rows only in domains that are refused,
  * allowed rows in domains that pass.  README.md must show the table as
  * kemarixml_rules_markdown() renders it.  KEMARI_REGENERATE=1 rewrites
- * the golden file and the README section instead of comparing.
+ * the golden file and the README section instead of comparing.  Storage
+ * modes: which rows vet a disk in each mode, kemarixml_disk_storage(),
+ * and kemarixml_replicated_disks() over a running domain's disks.
  */
 #include "config.h"
 
@@ -104,6 +106,9 @@ struct bad_kemari {
 
 #define LONG70 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define TARGET32 "vdaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+/* <kemari:storage> holding BODY */
+#define S(body) "<kemari:storage>" body "</kemari:storage>"
 
 static const struct bad_kemari bad_kemaris[] = {
     { "no-peer", K(""), RNG_REFUSES },
@@ -166,11 +171,65 @@ static const struct bad_kemari bad_kemaris[] = {
     { "checkpoint-twice",
       K(PEER "<kemari:checkpoint/><kemari:checkpoint mode=\"event\"/>"),
       RNG_REFUSES },
-    { "storage-missing-mode", K(PEER "<kemari:storage/>"), RNG_REFUSES },
     { "storage-mode", K(PEER "<kemari:storage mode=\"local\"/>"),
       RNG_REFUSES },
     { "storage-twice", K(PEER "<kemari:storage mode=\"shared\"/>"
                          "<kemari:storage mode=\"shared\"/>"), RNG_REFUSES },
+    { "storage-text", K(PEER "<kemari:storage>vdb</kemari:storage>"),
+      RNG_REFUSES },
+    { "storage-unknown-child",
+      K(PEER S("<kemari:peer node=\"node-c\"/>")), RNG_REFUSES },
+    { "storage-child-without-namespace",
+      K(PEER S("<disk target=\"vdb\" mode=\"replicated\"/>")),
+      RNG_REFUSES },
+    { "disk-outside-storage",
+      K(PEER "<kemari:disk target=\"vdb\" mode=\"replicated\"/>"),
+      RNG_REFUSES },
+    { "disk-missing-target", K(PEER S("<kemari:disk mode=\"replicated\"/>")),
+      RNG_REFUSES },
+    { "disk-missing-mode", K(PEER S("<kemari:disk target=\"vdb\"/>")),
+      RNG_REFUSES },
+    { "disk-mode",
+      K(PEER S("<kemari:disk target=\"vdb\" mode=\"local\"/>")),
+      RNG_REFUSES },
+    { "disk-mode-case",
+      K(PEER S("<kemari:disk target=\"vdb\" mode=\"Replicated\"/>")),
+      RNG_REFUSES },
+    { "disk-target-empty",
+      K(PEER S("<kemari:disk target=\"\" mode=\"replicated\"/>")),
+      RNG_REFUSES },
+    { "disk-target-short",
+      K(PEER S("<kemari:disk target=\"v\" mode=\"replicated\"/>")),
+      RNG_REFUSES },
+    { "disk-target-long",
+      K(PEER S("<kemari:disk target=\"" TARGET32 "a\" "
+               "mode=\"replicated\"/>")), RNG_REFUSES },
+    { "disk-target-path",
+      K(PEER S("<kemari:disk target=\"/dev/vdb\" mode=\"replicated\"/>")),
+      RNG_REFUSES },
+    { "disk-target-uppercase",
+      K(PEER S("<kemari:disk target=\"VDB\" mode=\"replicated\"/>")),
+      RNG_REFUSES },
+    { "disk-target-digit",
+      K(PEER S("<kemari:disk target=\"1vd\" mode=\"replicated\"/>")),
+      RNG_REFUSES },
+    { "disk-target-punctuation",
+      K(PEER S("<kemari:disk target=\"vd_b\" mode=\"replicated\"/>")),
+      RNG_REFUSES },
+    { "disk-target-twice",
+      K(PEER S("<kemari:disk target=\"vdb\" mode=\"replicated\"/>"
+               "<kemari:disk target=\"vdb\" mode=\"shared\"/>")),
+      RNG_CANNOT },
+    { "disk-unknown-attribute",
+      K(PEER S("<kemari:disk target=\"vdb\" mode=\"replicated\" "
+               "bus=\"virtio\"/>")), RNG_REFUSES },
+    { "disk-content",
+      K(PEER S("<kemari:disk target=\"vdb\" mode=\"replicated\">x"
+               "</kemari:disk>")), RNG_REFUSES },
+    { "disk-child",
+      K(PEER S("<kemari:disk target=\"vdb\" mode=\"replicated\">"
+               "<kemari:disk target=\"vdc\" mode=\"replicated\"/>"
+               "</kemari:disk>")), RNG_REFUSES },
     { "failover-missing-policy", K(PEER "<kemari:failover/>"),
       RNG_REFUSES },
     { "failover-policy", K(PEER "<kemari:failover policy=\"auto\"/>"),
@@ -196,7 +255,8 @@ static const struct bad_kemari bad_kemaris[] = {
       RNG_NA },
     { "many-problems",
       K("<kemari:peer node=\"a b\"/><kemari:checkpoint mode=\"x\" "
-        "max-interval-ms=\"0\" foo=\"1\"/><kemari:storage/>"
+        "max-interval-ms=\"0\" foo=\"1\"/><kemari:storage>"
+        "<kemari:disk target=\"vdb\"/></kemari:storage>"
         "<kemari:failover policy=\"\"/><kemari:bar/>"), RNG_REFUSES },
 };
 
@@ -291,7 +351,16 @@ test_valid(void **state)
     assert_int_equal(c->max_interval_ms, -1);
     assert_int_equal(c->ack_timeout_ms, -1);
     assert_int_equal(c->storage, KEMARIXML_STORAGE_SHARED);
+    assert_int_equal(c->n_disks, 0);
+    assert_null(c->disks);
     assert_int_equal(c->failover, KEMARIXML_FAILOVER_UNSET);
+    kemarixml_config_free(c);
+
+    /* <kemari:storage> without mode: shared */
+    c = config_of(K(PEER "<kemari:storage/>"));
+    assert_non_null(c);
+    assert_int_equal(c->storage, KEMARIXML_STORAGE_SHARED);
+    assert_int_equal(c->n_disks, 0);
     kemarixml_config_free(c);
 
     /* everything, at the bounds, in any order, with comments and blanks */
@@ -301,7 +370,15 @@ test_valid(void **state)
                     "min-interval-ms=\"60000\" max-interval-ms=\"600000\" "
                     "ack-timeout-ms=\"100\"></kemari:checkpoint>\n"
                     "  <kemari:peer node=\"node-b\"/>\n"
-                    "  <kemari:storage mode=\"replicated\"/>\n"
+                    "  <kemari:storage mode=\"replicated\">\n"
+                    "    <!-- the system disk -->\n"
+                    "    <kemari:disk target=\"vda\" mode=\"shared\"/>\n"
+                    "    <kemari:disk mode=\"replicated\" target=\"vdaa\">"
+                    "</kemari:disk>\n"
+                    "    <kemari:disk target=\"" TARGET32 "\" "
+                    "mode=\"replicated\"/>\n"
+                    "    <kemari:disk target=\"xvdB2\" mode=\"shared\"/>\n"
+                    "  </kemari:storage>\n"
                     "  <kemari:peer node=\"N_2.rack-3\"/>\n"));
     assert_non_null(c);
     assert_string_equal(c->peers[0], "node-b");
@@ -312,6 +389,15 @@ test_valid(void **state)
     assert_int_equal(c->max_interval_ms, 600000);
     assert_int_equal(c->ack_timeout_ms, 100);
     assert_int_equal(c->storage, KEMARIXML_STORAGE_REPLICATED);
+    assert_int_equal(c->n_disks, 4);
+    assert_string_equal(c->disks[0].target, "vda");
+    assert_int_equal(c->disks[0].mode, KEMARIXML_STORAGE_SHARED);
+    assert_string_equal(c->disks[1].target, "vdaa");
+    assert_int_equal(c->disks[1].mode, KEMARIXML_STORAGE_REPLICATED);
+    assert_string_equal(c->disks[2].target, TARGET32);
+    assert_int_equal(c->disks[2].mode, KEMARIXML_STORAGE_REPLICATED);
+    assert_string_equal(c->disks[3].target, "xvdB2");
+    assert_int_equal(c->disks[3].mode, KEMARIXML_STORAGE_SHARED);
     assert_int_equal(c->failover, KEMARIXML_FAILOVER_PACEMAKER);
     kemarixml_config_free(c);
 
@@ -319,7 +405,8 @@ test_valid(void **state)
     c = config_of("<kemari xmlns=\"" KEMARIXML_NS "\">"
                   "<checkpoint mode=\"event\" min-interval-ms=\"0\" "
                   "max-interval-ms=\"1\" ack-timeout-ms=\"600000\"/>"
-                  "<storage mode=\"shared\"/>"
+                  "<storage><disk target=\"hdc\" mode=\"replicated\"/>"
+                  "</storage>"
                   "<failover policy=\"standalone\"/>"
                   "<peer node=\"n1\"/><peer node=\"n2\"/><peer node=\"n3\"/>"
                   "<peer node=\"n4\"/><peer node=\"n5\"/><peer node=\"n6\"/>"
@@ -333,8 +420,217 @@ test_valid(void **state)
     assert_int_equal(c->min_interval_ms, 0);
     assert_int_equal(c->max_interval_ms, 1);
     assert_int_equal(c->ack_timeout_ms, 600000);
+    assert_int_equal(c->storage, KEMARIXML_STORAGE_SHARED);
+    assert_int_equal(c->n_disks, 1);
+    assert_string_equal(c->disks[0].target, "hdc");
+    assert_int_equal(c->disks[0].mode, KEMARIXML_STORAGE_REPLICATED);
     assert_int_equal(c->failover, KEMARIXML_FAILOVER_STANDALONE);
     kemarixml_config_free(c);
+}
+
+/* KEMARIXML_MAX_DISKS <kemari:disk>, then one more (the schema cannot
+ * count them). */
+static void
+test_disk_count(void **state)
+{
+    GString *body = g_string_new(NULL);
+    g_autofree char *k = NULL;
+    g_autofree char *xml = NULL;
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(kemarixml_doc) d = NULL;
+    g_autoptr(kemarixml_config) c = NULL;
+    unsigned i;
+
+    (void)state;
+    for (i = 0; i <= KEMARIXML_MAX_DISKS; i++) {
+        g_string_append_printf(body, "<kemari:disk target=\"vd%c%c\" "
+                               "mode=\"replicated\"/>", 'a' + i / 26,
+                               'a' + i % 26);
+        if (i == KEMARIXML_MAX_DISKS - 1) {
+            k = g_strdup_printf(K(PEER S("%s")), body->str);
+            c = config_of(k);
+            assert_non_null(c);
+            assert_int_equal(c->n_disks, KEMARIXML_MAX_DISKS);
+            kemarixml_config_free(g_steal_pointer(&c));
+            g_free(g_steal_pointer(&k));
+        }
+    }
+    k = g_strdup_printf(K(PEER S("%s")), body->str);
+    g_string_free(body, TRUE);
+    xml = domain_with(k, NULL);
+    d = kemarixml_parse(xml, strlen(xml), NULL);
+    assert_non_null(d);
+    assert_null(kemarixml_config_get(d, problems));
+    assert_int_equal(problems->len, 1);
+    assert_string_equal(g_ptr_array_index(problems, 0),
+                        "<kemari:storage>: more than 256 <kemari:disk> "
+                        "(allowed: at most 256)");
+}
+
+/* kemarixml_disk_storage(): override, else <kemari:storage>, else shared */
+static void
+test_disk_storage(void **state)
+{
+    struct kemarixml_config *c;
+
+    (void)state;
+    assert_int_equal(kemarixml_disk_storage(NULL, "vda"),
+                     KEMARIXML_STORAGE_SHARED);
+    c = config_of(K(PEER));
+    assert_int_equal(kemarixml_disk_storage(c, "vda"),
+                     KEMARIXML_STORAGE_SHARED);
+    kemarixml_config_free(c);
+
+    c = config_of(K(PEER "<kemari:storage mode=\"replicated\"/>"));
+    assert_int_equal(kemarixml_disk_storage(c, "vda"),
+                     KEMARIXML_STORAGE_REPLICATED);
+    assert_int_equal(kemarixml_disk_storage(c, ""),
+                     KEMARIXML_STORAGE_REPLICATED);
+    kemarixml_config_free(c);
+
+    c = config_of(K(PEER S("<kemari:disk target=\"vdb\" "
+                           "mode=\"replicated\"/>")));
+    assert_int_equal(kemarixml_disk_storage(c, "vda"),
+                     KEMARIXML_STORAGE_SHARED);
+    assert_int_equal(kemarixml_disk_storage(c, "vdb"),
+                     KEMARIXML_STORAGE_REPLICATED);
+    /* targets are compared exactly */
+    assert_int_equal(kemarixml_disk_storage(c, "vdbb"),
+                     KEMARIXML_STORAGE_SHARED);
+    assert_int_equal(kemarixml_disk_storage(c, "VDB"),
+                     KEMARIXML_STORAGE_SHARED);
+    kemarixml_config_free(c);
+
+    c = config_of(K(PEER "<kemari:storage mode=\"replicated\">"
+                    "<kemari:disk target=\"vda\" mode=\"shared\"/>"
+                    "<kemari:disk target=\"vdc\" mode=\"replicated\"/>"
+                    "</kemari:storage>"));
+    assert_int_equal(kemarixml_disk_storage(c, "vda"),
+                     KEMARIXML_STORAGE_SHARED);
+    assert_int_equal(kemarixml_disk_storage(c, "vdb"),
+                     KEMARIXML_STORAGE_REPLICATED);
+    assert_int_equal(kemarixml_disk_storage(c, "vdc"),
+                     KEMARIXML_STORAGE_REPLICATED);
+    kemarixml_config_free(c);
+}
+
+/* A running domain's disks, with the aliases libvirt gives them. */
+static const char running_disks[] =
+    "<disk type='file' device='disk'>"
+    "<source file='/var/lib/libvirt/images/a.qcow2'/>"
+    "<target dev='vda' bus='virtio'/><alias name='virtio-disk0'/></disk>\n"
+    "<disk type='block' device='disk'><source dev='/dev/vg0/b'/>"
+    "<target dev='vdb' bus='virtio'/><alias name='virtio-disk1'/></disk>\n"
+    "<disk type='file' device='disk'>"
+    "<source file='/var/lib/libvirt/images/c.img'/>"
+    "<target dev='vdc' bus='virtio'/><readonly/>"
+    "<alias name='virtio-disk2'/></disk>\n"
+    "<disk type='file' device='cdrom'>"
+    "<source file='/var/lib/libvirt/images/d.iso'/>"
+    "<target dev='sda' bus='sata'/><readonly/><alias name='sata0-0-0'/>"
+    "</disk>\n"
+    "<disk type='block' device='lun'><source dev='/dev/sdz'/>"
+    "<target dev='sdb' bus='scsi'/><alias name='scsi0-0-0-1'/></disk>\n"
+    "<disk type='file'><source file='/var/lib/libvirt/images/e.img'/>"
+    "<target dev='vde' bus='virtio'/><alias name='ua-data'/></disk>\n";
+
+/* kemarixml_replicated_disks() of DEVICES under METADATA, as one string
+ * "ALIAS ALIAS" (problems appended to PROBLEMS, if not NULL). */
+static char *
+replicated_of(const char *metadata, const char *devices, bool with_config,
+              GPtrArray *problems)
+{
+    g_autofree char *xml = domain_with(metadata, devices);
+    g_autoptr(GPtrArray) p = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(kemarixml_doc) d = kemarixml_parse(xml, strlen(xml), NULL);
+    g_autoptr(kemarixml_config) c = NULL;
+    g_auto(GStrv) ids = NULL;
+
+    assert_non_null(d);
+    if (with_config) {
+        c = kemarixml_config_get(d, p);
+        assert_non_null(c);
+    }
+    ids = kemarixml_replicated_disks(d, c, problems);
+    assert_non_null(ids);
+    return g_strjoinv(" ", ids);
+}
+
+static void
+test_replicated_disks(void **state)
+{
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    char *s;
+
+    (void)state;
+    /* no <kemari:storage>, or no config at all: nothing */
+    s = replicated_of(K(PEER), running_disks, true, problems);
+    assert_string_equal(s, "");
+    g_free(s);
+    s = replicated_of(K(PEER), running_disks, false, problems);
+    assert_string_equal(s, "");
+    g_free(s);
+    s = replicated_of(K(PEER "<kemari:storage mode=\"shared\"/>"),
+                      running_disks, true, problems);
+    assert_string_equal(s, "");
+    g_free(s);
+
+    /* every disk: the writable ones (not the read-only disk, the CD-ROM
+     * or the LUN), in document order */
+    s = replicated_of(K(PEER "<kemari:storage mode=\"replicated\"/>"),
+                      running_disks, true, problems);
+    assert_string_equal(s, "virtio-disk0 virtio-disk1 ua-data");
+    g_free(s);
+
+    /* overrides both ways; one on a read-only disk changes nothing */
+    s = replicated_of(K(PEER "<kemari:storage mode=\"replicated\">"
+                        "<kemari:disk target=\"vda\" mode=\"shared\"/>"
+                        "<kemari:disk target=\"vdc\" mode=\"replicated\"/>"
+                        "</kemari:storage>"), running_disks, true, problems);
+    assert_string_equal(s, "virtio-disk1 ua-data");
+    g_free(s);
+    s = replicated_of(K(PEER S("<kemari:disk target=\"vdb\" "
+                               "mode=\"replicated\"/>"
+                               "<kemari:disk target=\"sda\" "
+                               "mode=\"replicated\"/>")),
+                      running_disks, true, problems);
+    assert_string_equal(s, "virtio-disk1");
+    g_free(s);
+    assert_int_equal(problems->len, 0);
+
+    /* an inactive domain's XML: no aliases */
+    s = replicated_of(K(PEER "<kemari:storage mode=\"replicated\"/>"),
+                      "<disk type='file' device='disk'>"
+                      "<source file='/var/lib/libvirt/images/a.qcow2'/>"
+                      "<target dev='vda' bus='virtio'/></disk>\n"
+                      "<disk type='file' device='disk'>"
+                      "<source file='/var/lib/libvirt/images/b.qcow2'/>"
+                      "<target dev='vdb' bus='virtio'/>"
+                      "<alias name='virtio-disk1'/></disk>\n"
+                      "<disk type='file' device='disk'>"
+                      "<source file='/var/lib/libvirt/images/c.qcow2'/>"
+                      "<target dev='vdc' bus='virtio'/><alias name=''/>"
+                      "</disk>\n", true, problems);
+    assert_string_equal(s, "virtio-disk1");
+    g_free(s);
+    assert_int_equal(problems->len, 2);
+    assert_string_equal(g_ptr_array_index(problems, 0),
+                        "<disk type='file' device='disk'> (target vda): "
+                        "replicated disk without <alias name>, the id QEMU "
+                        "knows it by (allowed: the XML of a running domain, "
+                        "where libvirt names every device)");
+    assert_true(g_str_has_prefix(g_ptr_array_index(problems, 1),
+                                 "<disk type='file' device='disk'> "
+                                 "(target vdc): replicated disk without "));
+
+    /* PROBLEMS may be NULL */
+    s = replicated_of(K(PEER "<kemari:storage mode=\"replicated\"/>"),
+                      "<disk type='file' device='disk'>"
+                      "<source file='/var/lib/libvirt/images/a.qcow2'/>"
+                      "<target dev='vda' bus='virtio'/></disk>\n", true,
+                      NULL);
+    assert_string_equal(s, "");
+    g_free(s);
 }
 
 /* config_of() fails the test on problems: this one expects them. */
@@ -632,6 +928,8 @@ test_refused_files_name_their_row(void **state)
         { "refuse-shmem.xml", "ivshmem" },
         { "refuse-emulator.xml", "emulator" },
         { "refuse-file-disk-missing.xml", "file disk" },
+        { "refuse-replicated-network.xml",
+          "replicated disk of another type" },
     };
     size_t n;
     unsigned i;
@@ -656,6 +954,114 @@ test_refused_files_name_their_row(void **state)
         if (!strstr(g_ptr_array_index(problems, 0), want)) {
             fail_msg("%s: %s", cases[i].file,
                      (const char *)g_ptr_array_index(problems, 0));
+        }
+    }
+}
+
+/* Pieces of the cases of test_vet_storage_modes() */
+#define LOCAL_FILE "<disk type='file' device='disk'>" \
+    "<source file='/local/a.img'/><target dev='vdb'/></disk>\n"
+#define REPLICATED "<kemari:storage mode=\"replicated\"/>"
+#define OVERRIDE(t, m) S("<kemari:disk target=\"" t "\" mode=\"" m "\"/>")
+#define REFUSED_FILE "<disk type='file' device='disk'> (target vdb): " \
+    "refused: file disk: /local/a.img is not shared (fake)"
+#define REFUSED_TYPE(tag, t) tag " (target " t "): refused: replicated " \
+    "disk of another type: replicated mode needs an image of its own on " \
+    "each host that QEMU opens as a file or block device (allowed: " \
+    "type='file' or 'block', or <kemari:disk mode='shared'> for this disk)"
+
+/* A disk's storage mode decides which rows vet it. */
+static void
+test_vet_storage_modes(void **state)
+{
+    static const struct {
+        const char *storage;    /* what <kemari:kemari> holds besides PEER */
+        const char *devices;
+        const char *problem;    /* the only one, or NULL */
+    } cases[] = {
+        /* a file disk on a local file system: refused when shared only */
+        { "", LOCAL_FILE, REFUSED_FILE },
+        { "<kemari:storage mode=\"shared\"/>", LOCAL_FILE, REFUSED_FILE },
+        { REPLICATED, LOCAL_FILE, NULL },
+        { OVERRIDE("vdb", "replicated"), LOCAL_FILE, NULL },
+        { "<kemari:storage mode=\"replicated\">"
+          "<kemari:disk target=\"vdb\" mode=\"shared\"/>"
+          "</kemari:storage>", LOCAL_FILE, REFUSED_FILE },
+        /* another disk's override leaves this one shared */
+        { OVERRIDE("vda", "replicated"),
+          "<disk type='file'><source file='/local/x.img'/>"
+          "<target dev='vda'/></disk>\n" LOCAL_FILE, REFUSED_FILE },
+        /* replicated: a file or block device, read-only or not */
+        { REPLICATED, "<disk type='block' device='disk'>"
+          "<source dev='/dev/vg0/a'/><target dev='vdb'/></disk>\n", NULL },
+        { REPLICATED, "<disk><source file='/local/a.img'/>"
+          "<target dev='vdb'/></disk>\n", NULL },
+        { REPLICATED, "<disk type='file' device='cdrom'>"
+          "<source file='/local/a.iso'/><target dev='sda' bus='sata'/>"
+          "<readonly/></disk>\n", NULL },
+        { REPLICATED, "<disk type='file' device='disk'>"
+          "<source file='/local/a.img'/><target dev='vdb'/><readonly/>"
+          "</disk>\n", NULL },
+        { REPLICATED, "<disk type='file' device='cdrom'>"
+          "<target dev='sda' bus='sata'/><readonly/></disk>\n", NULL },
+        /* ... and nothing else */
+        { REPLICATED, "<disk type='network' device='disk'>"
+          "<source protocol='rbd' name='vms/a'/><target dev='vdb'/>"
+          "</disk>\n",
+          REFUSED_TYPE("<disk type='network' device='disk'>", "vdb") },
+        { OVERRIDE("vdc", "replicated"), "<disk type='volume' device='disk'>"
+          "<source pool='p' volume='v'/><target dev='vdc'/></disk>\n",
+          REFUSED_TYPE("<disk type='volume' device='disk'>", "vdc") },
+        { REPLICATED, "<disk type='dir' device='disk'>"
+          "<source dir='/local/d'/><target dev='vdb'/></disk>\n",
+          REFUSED_TYPE("<disk type='dir' device='disk'>", "vdb") },
+        { REPLICATED, "<disk type='network' device='cdrom'>"
+          "<source protocol='http' name='a.iso'/><target dev='sda'/>"
+          "<readonly/></disk>\n",
+          REFUSED_TYPE("<disk type='network' device='cdrom'>", "sda") },
+        /* a LUN bypasses the block layer in either mode */
+        { REPLICATED, "<disk type='block' device='lun'>"
+          "<source dev='/dev/sdz'/><target dev='sdb' bus='scsi'/></disk>\n",
+          "<disk type='block' device='lun'> (target sdb): refused: SCSI LUN "
+          "passthrough: SCSI commands (SG_IO) bypass the block layer where "
+          "writes are held" },
+        /* an override must name a disk */
+        { OVERRIDE("vdz", "shared"),
+          "<disk type='file'><source file='/shared/a.img'/>"
+          "<target dev='vda'/></disk>\n"
+          "<disk type='file' device='cdrom'><target dev='sda'/></disk>\n",
+          "<kemari:disk> attribute 'target': no <disk> of the domain has "
+          "target dev 'vdz' (allowed: vda, sda)" },
+        { OVERRIDE("vda", "replicated"), "",
+          "<kemari:disk> attribute 'target': no <disk> of the domain has "
+          "target dev 'vda' (allowed: a disk's target dev; the domain has "
+          "none)" },
+    };
+    size_t n;
+    unsigned i;
+
+    (void)state;
+    kemarixml_rules(&n);
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *metadata = g_strconcat("<kemari:kemari " NS ">"
+                                                PEER, cases[i].storage,
+                                                "</kemari:kemari>", NULL);
+        g_autofree char *xml = domain_with(metadata, cases[i].devices);
+        g_autoptr(GPtrArray) problems =
+            g_ptr_array_new_with_free_func(g_free);
+        g_autofree unsigned *hits = g_new0(unsigned, n);
+        unsigned np = vet_text("case", xml, strlen(xml), hits, problems);
+
+        if (!cases[i].problem && np) {
+            fail_msg("case %u: refused: %s", i,
+                     (const char *)g_ptr_array_index(problems, 0));
+        }
+        if (cases[i].problem &&
+            (np != 1 || strcmp(g_ptr_array_index(problems, 0),
+                               cases[i].problem) != 0)) {
+            fail_msg("case %u: %u problems, the first: %s", i, np,
+                     np ? (const char *)g_ptr_array_index(problems, 0)
+                        : "none");
         }
     }
 }
@@ -720,12 +1126,16 @@ main(void)
         cmocka_unit_test(test_malformed_golden),
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_valid_long_name_refused),
+        cmocka_unit_test(test_disk_count),
+        cmocka_unit_test(test_disk_storage),
+        cmocka_unit_test(test_replicated_disks),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_ok),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_rules_well_formed),
         cmocka_unit_test(test_rules_row_by_row),
         cmocka_unit_test(test_refused_files_name_their_row),
+        cmocka_unit_test(test_vet_storage_modes),
         cmocka_unit_test(test_statfs),
         cmocka_unit_test(test_readme_table),
     };

@@ -1,0 +1,131 @@
+#!/bin/sh
+# kemarid-libvirt-replicated.sh - a libvirt domain whose disk is local to
+# each node (<kemari:storage mode='replicated'/>), protected by kemarid's
+# libvirt backend on simulated nodes with real corosync and libvirtd
+# (node3 only votes):
+#   - each node has its own image at /var/lib/libvirt/images/vm1.img
+#     (a node-local directory); node2's starts as random bytes;
+#   - the hook lets the domain start (the same disk in shared mode is
+#     refused: it is on no shared storage);
+#   - kemarid takes the engine's settings from the domain's <kemari>
+#     (replicated disk virtio-disk0, max-interval-ms), as QEMU's
+#     query-migrate-parameters shows;
+#   - `kemari status` shows the initial copy's progress (percent, rate,
+#     time left), then the disk in sync;
+#   - the domain is suspended, a checkpoint taken while it stands reaches
+#     node2, and the two nodes' images compare equal byte for byte;
+#   - node1 is killed: node2 fails over with its own copy, and the
+#     UDP/TCP/disk observers (the disk read from node2's image) saw
+#     nothing lost.
+. "${top_srcdir:-.}/tests/lib/testlib.sh"
+. "${top_srcdir:-.}/tests/lib/cluster.sh"
+. "${top_srcdir:-.}/tests/lib/libvirt.sh"
+. "${top_srcdir:-.}/tests/lib/kemarid.sh"
+
+kd_libvirt_require
+kt_mkdir
+size_mb=384
+
+kd_libvirt_up "kr$$"
+kt_pass "corosync on 3 nodes, libvirtd and kemarid (libvirt backend) on 2"
+
+# node-local images: the same path in each node, two files on this host
+KT_IMG=/var/lib/libvirt/images/vm1.img
+img1=$(kl_dir 1)/lib/images/vm1.img
+img2=$(kl_dir 2)/lib/images/vm1.img
+mkdir -p "${img1%/*}" "${img2%/*}"
+# data on most of node1's disk, so that the copy takes a few seconds; the
+# first 128 MiB are zero, for the guest's records (kseq disk-verify reads
+# them up to the first block that holds none)
+head -c 128M /dev/zero > "$img1"
+head -c "$((size_mb - 128))M" /dev/urandom >> "$img1"
+head -c "${size_mb}M" /dev/urandom > "$img2"
+
+ns="<kemari:kemari xmlns:kemari='https://kemari.dev/xmlns/libvirt/1.0'>"
+meta="<metadata>$ns<kemari:peer node='node2'/><kemari:checkpoint max-interval-ms='200'/><kemari:storage mode='replicated'/></kemari:kemari></metadata>"
+shared="<metadata>$ns<kemari:peer node='node2'/></kemari:kemari></metadata>"
+
+kl_domxml vmshared "$shared" > "$KT_DIR/vmshared.xml"
+kl_virsh 1 define "$KT_DIR/vmshared.xml" >/dev/null ||
+    kt_fail "cannot define vmshared"
+out=$(kl_virsh 1 start vmshared 2>&1)
+rc=$?
+if [ $rc != 0 ] && echo "$out" | grep -q "refused"; then
+    kt_pass "the node-local disk in shared mode is refused: $(
+        echo "$out" | grep refused | head -n 1)"
+else
+    kt_fail "vmshared was not refused (exit $rc): $out"
+fi
+kl_virsh 1 undefine vmshared >/dev/null 2>&1
+
+kt_observers "$(kc_ns h)"
+udp_pid=$KT_UDP_PID
+disk_pid=$KT_DISK_PID
+KL_APPEND="kemari.udp=9000 kemari.udp_gap_us=1000 kemari.disk=9001 \
+kemari.disk_gap_us=5000" kl_domxml vm1 "$meta" > "$KT_DIR/vm1.xml"
+kl_virsh 1 define "$KT_DIR/vm1.xml" >/dev/null || kt_die "cannot define vm1"
+out=$(kl_virsh 1 start vm1 2>&1) || kt_die "vm1 did not start: $out"
+kl_wait_ready 1 vm1 180 || kt_die "guest did not boot"
+kd_wait_field 1 state UNPROTECTED 30 ||
+    kt_die "kemarid did not find vm1 through libvirt: $(km 1 status)"
+kt_pass "vm1 (replicated disk) started by libvirt, vetted by the hook"
+
+if ! km 1 start vm1 --peer node2 >/dev/null 2>&1; then
+    kt_fail "kemari start vm1 refused"
+fi
+# the copy's progress, as `kemari status` shows it
+progress="" n=0
+while [ $n -lt 600 ]; do
+    line=$(km 1 status vm1 2>/dev/null | grep 'disk virtio-disk0')
+    case $line in
+        *copying*s\ left*) progress=$line ;;
+        *"in sync"*) break ;;
+    esac
+    sleep 0.1
+    n=$((n + 1))
+done
+kt_check "kemari status showed the copy's progress: ${progress:-nothing}" \
+    kt_has "$progress" 'copying, [0-9]+% \(.* to go\), [0-9.]+[KMG]/s, [0-9]+ s left'
+kt_check "the disk is in sync: $line" kt_has "$line" 'in sync'
+kt_check "vm1 protected" kd_wait_field 1 state PROTECTED 60
+params=$(kl_virsh 1 qemu-monitor-command vm1 \
+    '{"execute":"query-migrate-parameters"}' 2>&1)
+kt_check "the engine replicates virtio-disk0 (from <kemari:storage>)" \
+    kt_has "$params" '"x-kemari-replicated-disks":\["virtio-disk0"\]'
+kt_check "the engine's max interval is the domain's 200 ms" \
+    kt_has "$params" '"x-kemari-max-interval":200'
+
+kt_bg "$(kc_ns h)" "$KT_DIR/tcp.out" "$KEMARI_KSEQ" tcp-check 169.254.10.2 \
+    7000 --status "$KT_DIR/tcp.status"
+tcp_pid=$KT_BG_PID
+kt_wait_above "$KT_DIR/tcp.status" records 20 30 ||
+    kt_fail "TCP observer gets no records"
+
+# a checkpoint taken while the guest stands: the copies are equal
+kl_virsh 1 suspend vm1 >/dev/null || kt_fail "virsh suspend refused"
+e0=$(kd_vm_field 1 epoch)
+sleep 1.5
+if cmp -s "$img1" "$img2"; then
+    kt_pass "suspended: node1's and node2's images are equal ($size_mb MiB)"
+else
+    kt_fail "suspended: the images differ: $(cmp "$img1" "$img2" 2>&1 |
+        head -n 1)"
+fi
+kl_virsh 1 resume vm1 >/dev/null || kt_fail "virsh resume refused"
+echo "epoch when suspended: $e0"
+sleep 2
+
+if kd_kill_and_wait 1; then
+    kt_pass "node1 killed: the guest answers from node2 after $KD_ANSWER_MS ms"
+else
+    kt_fail "node1 killed: no guest output within 30 s: $(km 2 status)"
+fi
+kt_check "node2's kemarid runs vm1 as primary" kd_wait_field 2 role primary 10
+sleep 2
+KT_IMG=$img2
+kt_verdicts "$tcp_pid" "$udp_pid" "$disk_pid" "the failover"
+for i in 1 2; do
+    echo "---- node$i kemarid (last lines) ----"
+    tail -n 12 "$KT_DIR/n$i/kemarid.log"
+done
+kt_finish
