@@ -727,12 +727,16 @@ str_member(JsonObject *o, const char *name)
     return json_node_get_string(n);
 }
 
+static gboolean poll_engine(gpointer data);
+
 static void
 engine_change(struct kd_vm *vm, const char *role, const char *state,
               const char *reason)
 {
     g_free(vm->engine_state);
     vm->engine_state = g_strdup(state);
+    /* what `kemari status` shows follows at once, not at the next poll */
+    poll_engine(vm);
     vm_log_info(vm->name, "engine: %s %s%s%s", role, state,
                 reason ? ": " : "", reason ? reason : "");
     if (!strcmp(state, "protected")) {

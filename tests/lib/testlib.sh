@@ -86,13 +86,16 @@ kt_track_pid() { KT_PIDS="$KT_PIDS $1"; }
 
 # kt_netns NAME: a namespace with a tap device "ktap0" at HOSTADDR/24.
 # The guest's NIC sits on the tap; the "outside world" (observers) runs in
-# the same namespace, on the tap's host side.
+# the same namespace, on the tap's host side, whose MAC is the one the
+# guest gets as kemari.peer_mac (02:00:00:00:00:01): its permanent
+# neighbour entry for the peer.
 kt_netns() {
     _ns=$1 _addr=${2:-169.254.10.1/24}
     ip netns add "$_ns" || kt_die "cannot create network namespace $_ns"
     KT_NETNS="$KT_NETNS $_ns"
     ip -n "$_ns" link set lo up
     ip -n "$_ns" tuntap add dev ktap0 mode tap
+    ip -n "$_ns" link set ktap0 address 02:00:00:00:00:01
     ip -n "$_ns" addr add "$_addr" dev ktap0
     ip -n "$_ns" link set ktap0 up
 }
