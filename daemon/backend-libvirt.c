@@ -280,12 +280,21 @@ worker_scan(struct lv_job *j)
             char *xml = virDomainGetXMLDesc(doms[i],
                                             VIR_DOMAIN_XML_MIGRATABLE);
             char *live = virDomainGetXMLDesc(doms[i], 0);
-            struct lv_found *f = g_new0(struct lv_found, 1);
 
-            f->name = g_strdup(virDomainGetName(doms[i]));
-            f->xml = g_strdup(xml);
-            f->live = g_strdup(live);
-            g_ptr_array_add(j->found, f);
+            /*
+             * A domain that stops is still listed for a moment after its
+             * STOPPED event, while its XML is already gone: not running.
+             */
+            if (xml && live && virDomainIsActive(doms[i]) == 1) {
+                struct lv_found *f = g_new0(struct lv_found, 1);
+
+                f->name = g_strdup(virDomainGetName(doms[i]));
+                f->xml = g_strdup(xml);
+                f->live = g_strdup(live);
+                g_ptr_array_add(j->found, f);
+            } else {
+                virResetLastError();
+            }
             free(xml);
             free(live);
             free(meta);
@@ -451,7 +460,8 @@ command_main(struct lv_job *j)
 
 /*
  * The VM's own settings, from the <kemari> element of its live domain
- * XML: checkpoint mode and intervals, and which disks are replicated (by
+ * XML: the nodes that may hold its secondary, checkpoint mode and
+ * intervals, the failover policy, and which disks are replicated (by
  * their aliases, the QEMU device ids libvirt gives them, which only the
  * live XML has).  The hook vetted the element when the domain started.
  * Protection is refused while a replicated disk cannot be named: taking
@@ -490,6 +500,11 @@ apply_metadata(struct kd_vm *vm, const char *xml)
     vm->opts.max_interval_ms = c->max_interval_ms;
     vm->opts.ack_timeout_ms = c->ack_timeout_ms;
     kd_vm_set_replicated(vm, disks);
+    g_strfreev(vm->opts.peers);
+    vm->opts.peers = g_strdupv(c->peers);
+    if (c->failover != KEMARIXML_FAILOVER_UNSET) {
+        vm->fsm->policy.pacemaker = c->failover == KEMARIXML_FAILOVER_PACEMAKER;
+    }
 }
 
 static void

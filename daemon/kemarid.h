@@ -102,6 +102,8 @@ struct kd_vm_opts {
     char **replicated;          /* ids of devices whose disks are
                                  * replicated, NULL-terminated; NULL:
                                  * every disk is shared */
+    char **peers;               /* the nodes that may hold the secondary,
+                                 * in order of preference; NULL: any */
 };
 
 /* Progress of one replicated disk's copy, from query-kemari samples. */

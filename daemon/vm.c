@@ -142,6 +142,7 @@ kd_vm_free(struct kd_vm *vm)
     }
     g_hash_table_destroy(vm->refused);
     g_strfreev(vm->opts.replicated);
+    g_strfreev(vm->opts.peers);
     g_free(vm->opts_problem);
     g_array_free(vm->disk_rates, TRUE);
     vmfsm_free(vm->fsm);
@@ -1107,6 +1108,25 @@ fsm_result(struct kd_vm *vm, enum vmfsm_result r, const char *why,
     return true;
 }
 
+/* Whether the VM's own peer list (if any) allows node N. */
+static bool
+peer_allowed(struct kd_vm *vm, uint32_t n)
+{
+    struct kd_node *node;
+    unsigned i;
+
+    if (!vm->opts.peers) {
+        return true;
+    }
+    for (i = 0; vm->opts.peers[i]; i++) {
+        node = kd_node_by_name(vm->kd, vm->opts.peers[i]);
+        if (node && node->id == n) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool
 kd_vm_start(struct kd_vm *vm, uint32_t peer, GError **error)
 {
@@ -1130,6 +1150,15 @@ kd_vm_start(struct kd_vm *vm, uint32_t peer, GError **error)
                           "node %s cannot be the secondary: %s",
                           kd_node_label(vm->kd, peer, label, sizeof(label)),
                           not_eligible);
+        }
+        if (!peer_allowed(vm, peer)) {
+            g_autofree char *list = g_strjoinv(", ", vm->opts.peers);
+
+            return refuse(error, CTLPROTO_ERROR_REFUSED,
+                          "node %s is not one of %s's peers in its "
+                          "<kemari> element (%s)",
+                          kd_node_label(vm->kd, peer, label, sizeof(label)),
+                          vm->name, list);
         }
         if (!vm->kd->backend->load_config(vm, &err)) {
             return refuse(error, CTLPROTO_ERROR_INTERNAL, "%s", err->message);
@@ -1180,6 +1209,29 @@ kd_vm_peer_fenced(struct kd_vm *vm, uint32_t node)
     return true;
 }
 
+/* The first eligible node of the VM's peer list, in its order. */
+static uint32_t
+pick_listed_peer(struct kd_vm *vm, gint64 now)
+{
+    unsigned i;
+
+    for (i = 0; vm->opts.peers[i]; i++) {
+        struct kd_node *node = kd_node_by_name(vm->kd, vm->opts.peers[i]);
+        gpointer t;
+
+        if (!node) {
+            continue;
+        }
+        t = g_hash_table_lookup(vm->refused, GUINT_TO_POINTER(node->id));
+        if (node->id != vm->kd->view.local_node &&
+            !(t && now - GPOINTER_TO_INT(t) < KD_REFUSED_BACKOFF_S) &&
+            kd_node_eligible(vm->kd, node->id, vm, NULL)) {
+            return node->id;
+        }
+    }
+    return 0;
+}
+
 uint32_t
 kd_vm_pick_peer(struct kd_vm *vm)
 {
@@ -1187,6 +1239,9 @@ kd_vm_pick_peer(struct kd_vm *vm)
     gint64 now = g_get_monotonic_time() / G_USEC_PER_SEC;
     size_t i;
 
+    if (vm->opts.peers) {
+        return pick_listed_peer(vm, now);
+    }
     for (i = 0; i < kd->view.n_daemons; i++) {
         uint32_t n = kd->view.daemons[i];
         gpointer t = g_hash_table_lookup(vm->refused, GUINT_TO_POINTER(n));

@@ -28,7 +28,7 @@ kd_libvirt_up "kw$$"
 
 kt_observers "$(kc_ns h)"
 udp_pid=$KT_UDP_PID
-meta="<metadata><kemari:kemari xmlns:kemari='https://kemari.dev/xmlns/libvirt/1.0'><kemari:peer node='node2'/></kemari:kemari></metadata>"
+meta="<metadata><kemari:kemari xmlns:kemari='https://kemari.dev/xmlns/libvirt/1.0'><kemari:peer node='node1'/><kemari:peer node='node2'/></kemari:kemari></metadata>"
 KL_APPEND="kemari.udp=9000 kemari.udp_gap_us=1000" kl_domxml vm1 "$meta" \
     > "$KT_DIR/vm1.xml"
 kl_virsh 1 define "$KT_DIR/vm1.xml" >/dev/null || kt_die "cannot define vm1"
