@@ -1209,27 +1209,18 @@ kd_vm_peer_fenced(struct kd_vm *vm, uint32_t node)
     return true;
 }
 
-/* The first eligible node of the VM's peer list, in its order. */
-static uint32_t
-pick_listed_peer(struct kd_vm *vm, gint64 now)
+/*
+ * Whether node N could take the VM's secondary now: not this node, not
+ * refused lately, eligible.
+ */
+static bool
+peer_candidate(struct kd_vm *vm, uint32_t n, gint64 now)
 {
-    unsigned i;
+    gpointer t = g_hash_table_lookup(vm->refused, GUINT_TO_POINTER(n));
 
-    for (i = 0; vm->opts.peers[i]; i++) {
-        struct kd_node *node = kd_node_by_name(vm->kd, vm->opts.peers[i]);
-        gpointer t;
-
-        if (!node) {
-            continue;
-        }
-        t = g_hash_table_lookup(vm->refused, GUINT_TO_POINTER(node->id));
-        if (node->id != vm->kd->view.local_node &&
-            !(t && now - GPOINTER_TO_INT(t) < KD_REFUSED_BACKOFF_S) &&
-            kd_node_eligible(vm->kd, node->id, vm, NULL)) {
-            return node->id;
-        }
-    }
-    return 0;
+    return n != vm->kd->view.local_node &&
+           !(t && now - GPOINTER_TO_INT(t) < KD_REFUSED_BACKOFF_S) &&
+           kd_node_eligible(vm->kd, n, vm, NULL);
 }
 
 uint32_t
@@ -1240,18 +1231,20 @@ kd_vm_pick_peer(struct kd_vm *vm)
     size_t i;
 
     if (vm->opts.peers) {
-        return pick_listed_peer(vm, now);
+        /* the VM's own list, in its order of preference */
+        for (i = 0; vm->opts.peers[i]; i++) {
+            struct kd_node *node = kd_node_by_name(kd, vm->opts.peers[i]);
+
+            if (node && peer_candidate(vm, node->id, now)) {
+                return node->id;
+            }
+        }
+        return 0;
     }
     for (i = 0; i < kd->view.n_daemons; i++) {
-        uint32_t n = kd->view.daemons[i];
-        gpointer t = g_hash_table_lookup(vm->refused, GUINT_TO_POINTER(n));
-
-        if (n == kd->view.local_node ||
-            (t && now - GPOINTER_TO_INT(t) < KD_REFUSED_BACKOFF_S) ||
-            !kd_node_eligible(kd, n, vm, NULL)) {
-            continue;
+        if (peer_candidate(vm, kd->view.daemons[i], now)) {
+            return kd->view.daemons[i];
         }
-        return n;
     }
     return 0;
 }

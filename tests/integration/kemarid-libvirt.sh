@@ -39,16 +39,9 @@ else
     kt_fail "hook did not refuse vmbad (exit $rc): $out"
 fi
 
-kt_observers "$(kc_ns h)"
+kd_libvirt_vm1 "$meta"
 udp_pid=$KT_UDP_PID
 disk_pid=$KT_DISK_PID
-KL_APPEND="kemari.udp=9000 kemari.udp_gap_us=1000 kemari.disk=9001 \
-kemari.disk_gap_us=5000" kl_domxml vm1 "$meta" > "$KT_DIR/vm1.xml"
-kl_virsh 1 define "$KT_DIR/vm1.xml" >/dev/null || kt_die "cannot define vm1"
-out=$(kl_virsh 1 start vm1 2>&1) || kt_die "vm1 did not start: $out"
-kl_wait_ready 1 vm1 180 || kt_die "guest did not boot"
-kd_wait_field 1 state UNPROTECTED 30 ||
-    kt_die "kemarid did not find vm1 through libvirt: $(km 1 status)"
 kt_pass "vm1 started by libvirt, vetted by the hook, found by kemarid"
 
 # through the virsh front, the peer taken from the domain's <kemari>

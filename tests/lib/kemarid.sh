@@ -25,6 +25,10 @@
 # kd_libvirt_hook I     installs kemari-hook in node I's libvirt hooks
 #                       (before kl_start), talking to node I's kemarid,
 #                       disks under $KT_DIR counting as shared storage
+# kd_libvirt_require, kd_libvirt_up NAME, kd_libvirt_vm1 META
+#                       libvirt tests: skip unless installed; three nodes
+#                       (libvirtd, hook and kemarid on node1 and node2);
+#                       the observers and vm1 started on node1
 # kd_node_daemons I     kd_libvirt_hook, libvirtd (unless it runs) and
 #                       kemarid on node I, whose socket is linked where
 #                       the OCF agent looks (/run/kemari/kemarid.sock of
@@ -95,6 +99,23 @@ kd_libvirt_up() {
     done
     kd_wait_eligible 1 1 30 ||
         kt_die "node1 does not see node2: $(km 1 nodes)"
+}
+
+# kd_libvirt_vm1 META: the observers (kt_observers in the host namespace)
+# and vm1 on node1 with <metadata> META, sending UDP and disk records:
+# defined and started through libvirt (so vetted by the hook), booted,
+# and found by node1's kemarid; dies otherwise.
+kd_libvirt_vm1() {
+    kt_observers "$(kc_ns h)"
+    KL_APPEND="kemari.udp=9000 kemari.udp_gap_us=1000 kemari.disk=9001 \
+kemari.disk_gap_us=5000" kl_domxml vm1 "$1" > "$KT_DIR/vm1.xml"
+    kl_virsh 1 define "$KT_DIR/vm1.xml" >/dev/null ||
+        kt_die "cannot define vm1"
+    _kd_out=$(kl_virsh 1 start vm1 2>&1) ||
+        kt_die "vm1 did not start: $_kd_out"
+    kl_wait_ready 1 vm1 180 || kt_die "guest did not boot"
+    kd_wait_field 1 state UNPROTECTED 30 ||
+        kt_die "kemarid did not find vm1 through libvirt: $(km 1 status)"
 }
 
 # kd_stack_require [CMD...]: skips (77) unless root, Pacemaker, corosync,
