@@ -107,6 +107,7 @@ static const struct key_def key_defs[] = {
     { G_QEMU, "backend", K_ENUM, F(backend), backends, 0, 0, NULL },
     { G_QEMU, "binary", K_PATH, F(qemu_binary), NULL, 0, 0, NULL },
     { G_QEMU, "run-dir", K_PATH, F(run_dir), NULL, 0, 0, NULL },
+    { G_QEMU, "state-dir", K_PATH, F(state_dir), NULL, 0, 0, NULL },
     { G_CHECKPOINT, "mode", K_ENUM, F(ckpt_mode), ckpt_modes, 0, 0, NULL },
     { G_CHECKPOINT, "min-interval-ms", K_UINT, F(min_interval_ms), NULL, 0,
       60000, NULL },
@@ -173,6 +174,7 @@ conf_new_defaults(void)
     c->backend = CONF_BACKEND_DIRECT;
     c->qemu_binary = g_strdup(KEMARI_LIBEXECDIR "/qemu-system-x86_64");
     c->run_dir = g_strdup("/run/kemari");
+    c->state_dir = g_strdup(KEMARI_STATEDIR);
     c->ckpt_mode = CONF_CKPT_EVENT;
     c->min_interval_ms = 0;
     c->max_interval_ms = 200;

@@ -73,6 +73,7 @@ struct conf {
     enum conf_backend backend;
     char *qemu_binary;          /* absolute path of the Kemari QEMU */
     char *run_dir;              /* absolute path: QMP sockets, pid files */
+    char *state_dir;            /* absolute path: kept across reboots */
     /* [checkpoint] */
     enum conf_ckpt_mode ckpt_mode;
     unsigned min_interval_ms;   /* 0..60000, <= max_interval_ms */

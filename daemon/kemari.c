@@ -499,14 +499,19 @@ print_disks(JsonObject *vm)
         g_autofree char *size = fmt_bytes(d, "size");
         g_autofree char *line = NULL, *shown = NULL;
         bool synced = bool_member(d, "synced");
+        bool incremental = bool_member(d, "incremental");
         double pct = 0, rate = 0, left;
+
 
         if (synced) {
             g_autofree char *sent = fmt_bytes(d, "transferred");
+            g_autofree char *copied = fmt_bytes(d, "copied");
 
             line = g_strdup_printf("%s: disk %s (%s): replicated, in sync "
-                                   "(%s sent)", name ? name : "?",
-                                   dev ? dev : "?", size, sent);
+                                   "(%s %s sent, %s in all)",
+                                   name ? name : "?", dev ? dev : "?", size,
+                                   incremental ? "resync" : "copy", copied,
+                                   sent);
         } else {
             g_autofree char *remaining = fmt_bytes(d, "remaining");
             g_autofree char *speed = NULL, *eta = NULL;
@@ -516,10 +521,11 @@ print_disks(JsonObject *vm)
             speed = rate > 0 ? fmt_rate(rate) : g_strdup("rate unknown");
             eta = num_member(d, "seconds-left", &left)
                   ? g_strdup_printf(", %.0f s left", left) : g_strdup("");
-            line = g_strdup_printf("%s: disk %s (%s): copying, %.0f%% "
+            line = g_strdup_printf("%s: disk %s (%s): %s, %.0f%% "
                                    "(%s to go), %s%s", name ? name : "?",
-                                   dev ? dev : "?", size, pct, remaining,
-                                   speed, eta);
+                                   dev ? dev : "?", size,
+                                   incremental ? "resyncing" : "copying",
+                                   pct, remaining, speed, eta);
         }
         shown = printable(line);
         printf("%s\n", shown);

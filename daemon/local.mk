@@ -5,7 +5,8 @@ KEMARID_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(JSON_CFLAGS)
 # Install directories the configuration's defaults point into.
 KEMARID_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/daemon \
 	-DKEMARI_LIBEXECDIR='"$(pkglibexecdir)"' \
-	-DKEMARI_SBINDIR='"$(sbindir)"'
+	-DKEMARI_SBINDIR='"$(sbindir)"' \
+	-DKEMARI_STATEDIR='"$(localstatedir)/lib/kemari"'
 KEMARID_LIBS = daemon/libkemarid.a common/libkemari-common.a \
 	$(JSON_LIBS) $(GLIB_LIBS)
 

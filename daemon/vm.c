@@ -366,6 +366,49 @@ own_or(int own, unsigned dflt)
 }
 
 /*
+ * Where the VM's QEMU keeps the state of its replicated disks' images
+ * (x-kemari-disk-state-dir): STATE-DIR/disks/VM, made if missing and
+ * given to the QEMU's user, so that the QEMU can write there whoever
+ * started it.  NULL (logged) if it cannot be made: the disks are then
+ * always copied whole.
+ */
+static char *
+disk_state_dir(struct kd_vm *vm)
+{
+    g_autofree char *dir = g_build_filename(vm->kd->conf->state_dir, "disks",
+                                            vm->name, NULL);
+    g_autofree char *proc = NULL;
+    struct stat st;
+
+    if (g_mkdir_with_parents(dir, 0700) < 0) {
+        vm_log_warnx(vm->name, "cannot create %s: %s; replicated disks "
+                     "will be copied whole", dir, g_strerror(errno));
+        return NULL;
+    }
+    proc = g_strdup_printf("/proc/%d", (int)vm->pid);
+    if (vm->pid > 0 && stat(proc, &st) == 0 && st.st_uid != 0 &&
+        chown(dir, st.st_uid, st.st_gid) < 0) {
+        vm_log_warnx(vm->name, "cannot give %s to QEMU's user %u: %s", dir,
+                     (unsigned)st.st_uid, g_strerror(errno));
+    }
+    return g_steal_pointer(&dir);
+}
+
+/* The x-kemari-disk-state-dir argument, for a VM with replicated disks. */
+static void
+add_disk_state_dir(struct kd_vm *vm, JsonObject *args)
+{
+    g_autofree char *dir = NULL;
+
+    if (!vm->opts.replicated || !vm->opts.replicated[0]) {
+        return;
+    }
+    dir = disk_state_dir(vm);
+    json_object_set_string_member(args, "x-kemari-disk-state-dir",
+                                  dir ? dir : "");
+}
+
+/*
  * The engine's parameters: the VM's own settings, else kemari.conf's.
  * The replicated disks are always set, so that a list left from an
  * earlier session never applies.
@@ -405,6 +448,7 @@ caps_done_primary(struct kd_vm *vm, const GError *error)
         return;
     }
     args = protection_params(c, &vm->opts);
+    add_disk_state_dir(vm, args);
     if (!qemu_cmd(vm, "migrate-set-parameters", args, params_done)) {
         feed_simple(vm, VMFSM_EV_STREAM_BROKEN, "QEMU is not connected");
     }
@@ -526,7 +570,7 @@ incoming_done(struct kd_vm *vm, const GError *error)
 }
 
 static void
-caps_done_secondary(struct kd_vm *vm, const GError *error)
+params_done_secondary(struct kd_vm *vm, const GError *error)
 {
     g_autofree char *uri = NULL;
     JsonObject *args;
@@ -539,6 +583,25 @@ caps_done_secondary(struct kd_vm *vm, const GError *error)
     args = json_object_new();
     json_object_set_string_member(args, "uri", uri);
     if (!qemu_cmd(vm, "migrate-incoming", args, incoming_done)) {
+        feed_simple(vm, VMFSM_EV_INCOMING_FAILED, "QEMU is not connected");
+    }
+    json_object_unref(args);
+}
+
+/* The secondary's replicated disks keep their state here too. */
+static void
+caps_done_secondary(struct kd_vm *vm, const GError *error)
+{
+    JsonObject *args;
+
+    if (error || !vm->opts.replicated || !vm->opts.replicated[0]) {
+        params_done_secondary(vm, error);
+        return;
+    }
+    args = json_object_new();
+    add_disk_state_dir(vm, args);
+    if (!qemu_cmd(vm, "migrate-set-parameters", args,
+                  params_done_secondary)) {
         feed_simple(vm, VMFSM_EV_INCOMING_FAILED, "QEMU is not connected");
     }
     json_object_unref(args);
@@ -1488,9 +1551,31 @@ copy_member(JsonBuilder *b, JsonObject *o, const char *from, const char *to)
 }
 
 /*
+ * How far a disk's copy is: of the disk for a full copy, of what it has
+ * to send (sent so far and still to send) for an incremental one.
+ */
+static double
+disk_percent(JsonObject *d, bool synced, gint64 size, gint64 remaining)
+{
+    gint64 copied = json_object_get_int_member_with_default(d, "copied", 0);
+
+    if (synced) {
+        return 100.0;
+    }
+    if (json_object_get_boolean_member_with_default(d, "incremental",
+                                                    FALSE)) {
+        return copied + remaining > 0
+               ? 100.0 * (double)copied / (double)(copied + remaining) : 0.0;
+    }
+    return size > 0 && remaining < size
+           ? 100.0 * (double)(size - remaining) / (double)size : 0.0;
+}
+
+/*
  * "disks": the replicated disks, with the copy's progress: percent of
- * the disk covered, the rate it advances at, and the seconds left at that
- * rate (null while unknown).
+ * the disk covered (of the blocks to send, for an incremental copy), the
+ * rate it advances at, and the seconds left at that rate (null while
+ * unknown).
  */
 static void
 disks_members(struct kd_vm *vm, JsonObject *engine, JsonBuilder *b)
@@ -1520,11 +1605,11 @@ disks_members(struct kd_vm *vm, JsonObject *engine, JsonBuilder *b)
         copy_member(b, d, "synced", "synced");
         copy_member(b, d, "remaining", "remaining");
         copy_member(b, d, "transferred", "transferred");
+        copy_member(b, d, "copied", "copied");
+        copy_member(b, d, "incremental", "incremental");
         json_builder_set_member_name(b, "percent");
-        json_builder_add_double_value(
-            b, synced ? 100.0 : size > 0 && remaining < size
-                                ? 100.0 * (double)(size - remaining) / size
-                                : 0.0);
+        json_builder_add_double_value(b, disk_percent(d, synced, size,
+                                                      remaining));
         json_builder_set_member_name(b, "rate");
         json_builder_add_double_value(b, synced ? 0.0 : rate);
         json_builder_set_member_name(b, "seconds-left");

@@ -48,6 +48,7 @@ INTEGRATION_TESTS += tests/integration/guest-boot.sh \
 	tests/integration/engine-failover-early.sh \
 	tests/integration/engine-failover-replicated.sh \
 	tests/integration/engine-replicated.sh \
+	tests/integration/engine-resync.sh \
 	tests/integration/engine-ram-compare.sh \
 	tests/integration/engine-secondary-loss.sh \
 	tests/integration/engine-held-limit.sh \

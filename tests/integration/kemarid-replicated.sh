@@ -8,8 +8,10 @@
 #     and protects the VM; its QEMU replicates vdisk0; writes are not held;
 #   - node1 is killed: node2 fails over with its own copy;
 #   - node1 comes back: node2 protects vm1 again onto node1, on its own,
-#     still replicating vdisk0 (the list travelled in the PAIR_REQUEST),
-#     copying its disk over node1's stale image;
+#     still replicating vdisk0 (the list travelled in the PAIR_REQUEST);
+#     node1's image is resynchronised, not copied whole: its state file
+#     (kemarid's state-dir) names the session node2's QEMU kept a resync
+#     bitmap for since the failover;
 #   - with the guest stopped, the two images compare equal; the UDP/TCP/
 #     disk observers (the disk read from node2's image) saw nothing lost.
 . "${top_srcdir:-.}/tests/lib/testlib.sh"
@@ -127,7 +129,15 @@ qmp2() {
     python3 "$top_srcdir/tests/lib/qmp.py" "$(kl_dir 2)/run/vm1-test.qmp" "$@"
 }
 kt_check "node2: disk vdisk0 still replicated, in sync" wait_synced 2
-km 2 status vm1 | grep 'disk vdisk0'
+line=$(km 2 status vm1 | grep 'disk vdisk0')
+kt_check "kemari status: $line" kt_has "$line" 'in sync .resync .* sent'
+kt_check "the copy onto node1 was incremental" \
+    test "$(kd_disk 2 incremental)" = true
+copied=$(kd_disk 2 copied)
+kt_check "the resync sent $copied bytes, under a quarter of the 64 MiB disk" \
+    test "${copied:-67108864}" -lt 16777216
+kt_check "node1 keeps the disk's state in kemarid's state-dir" \
+    test -s "$KT_DIR/n1/state/disks/vm1/vdisk0.kemari-disk"
 params=$(qmp2 query-migrate-parameters)
 kt_check "node2's QEMU replicates vdisk0" \
     kt_has "$params" '"x-kemari-replicated-disks": \["vdisk0"\]'

@@ -245,6 +245,7 @@ migration-port-max = 4509
 backend = ${KD_BACKEND:-direct}
 binary = $KEMARI_QEMU
 run-dir = $_kd_d/run
+state-dir = $_kd_d/state
 
 [checkpoint]
 mode = event
