@@ -108,7 +108,8 @@ kt_wait_kemari pri stopped 30 || kt_die "protection did not stop"
 
 # copy SEC TAP PORT STATE-DIR: protect pri onto a new secondary SEC on
 # sec.img, replicating the disk, each side keeping its state in STATE-DIR
-# ("" for none); prints "seconds data-bytes incremental" of the copy.
+# ("" for none); sets COPY to "seconds data-bytes incremental" of the
+# copy.  (Not run in a subshell: the QEMU must stay tracked for cleanup.)
 copy() {
     kt_disk "${size_mb}M" "$KT_DIR/sec.img"
     # shellcheck disable=SC2086
@@ -123,11 +124,11 @@ copy() {
         \"x-kemari-disk-state-dir\": \"${4:+$4/pri}\"}" ||
         kt_die "protection (replicated, onto $1) did not start"
     _c1=$(date +%s.%N)
-    kt_qmp pri query-kemari | python3 -c '
+    COPY=$(kt_qmp pri query-kemari | python3 -c '
 import json, sys
 d = json.load(sys.stdin)["disks"][0]
 print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])), d["copied"],
-      str(d["incremental"]).lower())' "$_c0" "$_c1"
+      str(d["incremental"]).lower())' "$_c0" "$_c1")
 }
 
 # unprotect SEC: stop protection and SEC's QEMU
@@ -141,12 +142,12 @@ unprotect() {
 # replicated: the secondary has an image of its own, random bytes
 head -c "${size_mb}M" /dev/urandom > "$KT_DIR/sec.img"
 mkdir -p "$KT_DIR/state/pri" "$KT_DIR/state/sec"
-# shellcheck disable=SC2046  # the three words of the answer
-set -- $(copy sec2 kt2 4462 "")
+copy sec2 kt2 4462 ""
 rows repl-nolog
 unprotect sec2
-# shellcheck disable=SC2046  # the three words of the answer
-set -- $(copy sec3 kt3 4463 "$KT_DIR/state")
+copy sec3 kt3 4463 "$KT_DIR/state"
+# shellcheck disable=SC2086  # the three words of the answer
+set -- $COPY
 rows replicated
 unprotect sec3
 echo "replicated: initial copy of the $size_mb MiB disk and the guest's" \
@@ -156,8 +157,9 @@ full=$2
 ip netns exec "$ns" "$KEMARI_KSEQ" dwrite 169.254.10.2 7000 \
     --bytes $((8 << 20)) --block 65536 > /dev/null ||
     kt_die "the guest did not write"
-# shellcheck disable=SC2046  # the three words of the answer
-set -- $(copy sec4 kt4 4464 "$KT_DIR/state")
+copy sec4 kt4 4464 "$KT_DIR/state"
+# shellcheck disable=SC2086  # the three words of the answer
+set -- $COPY
 echo "replicated: resync after 8 MiB of writes: $1 s, $(($2 / 1048576))" \
      "MiB of disk data sent (incremental: $3), $(awk -v a="$2" -v b="$full" \
      'BEGIN { printf "%.3f", a / b }') of the initial copy's"

@@ -124,11 +124,9 @@ while [ $i -le "$trials" ]; do
             "tcp $t0->$t disk $d0->$d)"
         # what the new primary looks like, for the log
         kt_qmp "$pri" query-status
-        kt_qmp "$pri" human-monitor-command \
-            '{"command-line": "info network"}'
         kt_qmp "$pri" query-kemari
+        kt_nic_dump "$pri"
         ip -n "$ns" -s link show "kt$i"
-        tail -n 5 "$KT_DIR/$pri.console"
         break
     fi
     i=$((i + 1))

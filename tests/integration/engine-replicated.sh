@@ -183,6 +183,7 @@ if kt_wait_above "$KT_DIR/disk.status" highest "$((${d2:-0} + 20))" 30; then
     kt_pass "the guest writes on after the failover ($d2 -> $KT_VALUE)"
 else
     kt_fail "no disk progress after the failover ($d2 -> $KT_VALUE)"
+    kt_nic_dump q1
 fi
 KT_IMG=$sec_img
 kt_verdicts "$tcp_pid" "$KT_UDP_PID" "$KT_DISK_PID" "the failover"

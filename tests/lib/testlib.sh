@@ -119,7 +119,7 @@ kemari.peer_mac=${KT_PEER_MAC:-02:00:00:00:00:01} $_append" \
         -serial "file:$KT_DIR/$_name.console" \
         -qmp "unix:$KT_DIR/$_name.qmp,server=on,wait=off" \
         -netdev tap,id=net0,ifname="${KT_TAP:-ktap0}",script=no,downscript=no \
-        -device virtio-net-pci,netdev=net0,mac=52:54:00:4b:4d:01,romfile= \
+        -device virtio-net-pci,netdev=net0,id=nic0,mac=52:54:00:4b:4d:01,romfile= \
         "$@" > "$KT_DIR/$_name.stderr" 2>&1 &
     KT_QEMU_PID=$!
     kt_track_pid "$KT_QEMU_PID"
@@ -357,6 +357,17 @@ kt_protect() {
     kt_qmp "$1" migrate-set-parameters "$_params" >/dev/null &&
     kt_qmp "$1" migrate "{\"uri\":\"tcp:127.0.0.1:$3\"}" >/dev/null &&
     kt_wait_kemari "$1" protected 120 && kt_wait_kemari "$2" protected 30
+}
+
+# kt_nic_dump NAME: for the log, after a guest stopped making progress:
+# the state of the test NIC's queues (rx 0, tx 1) and the network.
+kt_nic_dump() {
+    for _q in 0 1; do
+        kt_qmp "$1" x-query-virtio-queue-status \
+            "{\"path\": \"/machine/peripheral/nic0/virtio-backend\", \"queue\": $_q}"
+    done
+    kt_qmp "$1" human-monitor-command '{"command-line": "info network"}'
+    tail -n 5 "$KT_DIR/$1.console"
 }
 
 # kt_failover NAME: x-kemari-failover on NAME; prints the milliseconds

@@ -1231,7 +1231,7 @@ cmd_disk_verify(int argc, char **argv)
     return why ? 1 : 0;
 }
 
-/* CRC-32 as zlib's crc32(0, P, LEN) computes it (Kemari's checksums). */
+/* CRC-32 as zlib's crc32(0, P, LEN) computes it (the header checksum). */
 static uint32_t
 crc32_of(const uint8_t *p, size_t len)
 {
@@ -1247,6 +1247,99 @@ crc32_of(const uint8_t *p, size_t len)
     return ~crc;
 }
 
+/*
+ * The payload checksum of a Kemari checkpoint, kemari_sum() in
+ * migration/kemari.c: the XXH64 construction, seeded so that the
+ * vmstate's sum seeds the outputs'.
+ */
+#define SUM_P1 0x9e3779b185ebca87ULL
+#define SUM_P2 0xc2b2ae3d27d4eb4fULL
+#define SUM_P3 0x165667b19e3779f9ULL
+#define SUM_P4 0x85ebca77c2b2ae63ULL
+#define SUM_P5 0x27d4eb2f165667c5ULL
+
+static uint64_t
+rotl64(uint64_t v, unsigned r)
+{
+    return (v << r) | (v >> (64 - r));
+}
+
+static uint64_t
+le64_at(const uint8_t *p)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 7; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+static uint64_t
+sum_round(uint64_t acc, uint64_t in)
+{
+    return rotl64(acc + in * SUM_P2, 31) * SUM_P1;
+}
+
+static uint64_t
+kmri_sum(uint64_t seed, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    uint64_t h, v[4];
+    int i;
+
+    if (len >= 32) {
+        v[0] = seed + SUM_P1 + SUM_P2;
+        v[1] = seed + SUM_P2;
+        v[2] = seed;
+        v[3] = seed - SUM_P1;
+        do {
+            for (i = 0; i < 4; i++) {
+                v[i] = sum_round(v[i], le64_at(p + 8 * i));
+            }
+            p += 32;
+        } while (end - p >= 32);
+        h = rotl64(v[0], 1) + rotl64(v[1], 7) + rotl64(v[2], 12) +
+            rotl64(v[3], 18);
+        for (i = 0; i < 4; i++) {
+            h = (h ^ sum_round(0, v[i])) * SUM_P1 + SUM_P4;
+        }
+    } else {
+        h = seed + SUM_P5;
+    }
+    h += len;
+    for (; end - p >= 8; p += 8) {
+        h ^= sum_round(0, le64_at(p));
+        h = rotl64(h, 27) * SUM_P1 + SUM_P4;
+    }
+    if (end - p >= 4) {
+        h ^= ((uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+              (uint64_t)p[3] << 24) * SUM_P1;
+        h = rotl64(h, 23) * SUM_P2 + SUM_P3;
+        p += 4;
+    }
+    for (; p < end; p++) {
+        h ^= *p * SUM_P5;
+        h = rotl64(h, 11) * SUM_P1;
+    }
+    h ^= h >> 33;
+    h *= SUM_P2;
+    h ^= h >> 29;
+    h *= SUM_P3;
+    return h ^ (h >> 32);
+}
+
+static void
+put_be64_at(uint8_t *p, uint64_t v)
+{
+    int i;
+
+    for (i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
 
 static void
 put_be32_at(uint8_t *p, uint32_t v)
@@ -1261,10 +1354,11 @@ put_be32_at(uint8_t *p, uint32_t v)
  * --spoil-checkpoint: the Kemari message after the marked one (its
  * header read as it passes, which gives where the next one starts) is
  * held back whole, the last byte of its vmstate (the device state's end
- * of file) replaced, both CRC-32s recomputed, and sent on: a checkpoint
+ * of file) replaced, both checksums recomputed, and sent on: a checkpoint
  * that passes every check of the wire format and cannot be applied.
- * Header (docs/devel/kemari.rst): vmstate length at 32, outputs length
- * at 40, payload CRC at 48, header CRC over the first 60 bytes at 60.
+ * Header (migration/kemari.c): vmstate length at 32, outputs length at
+ * 40, payload checksum (64 bits) at 48, header CRC-32 over the first 60
+ * bytes at 60.
  */
 #define KMRI_HDR 64
 struct spoiler {
@@ -1330,8 +1424,10 @@ spoiler_ready(struct spoiler *sp)
     }
     if (vm > 0) {
         sp->hold[KMRI_HDR + vm - 1] = (uint8_t)sp->byte;
-        put_be32_at(sp->hold + 48, crc32_of(sp->hold + KMRI_HDR,
-                                            (size_t)(total - KMRI_HDR)));
+        put_be64_at(sp->hold + 48,
+                    kmri_sum(kmri_sum(0, sp->hold + KMRI_HDR, (size_t)vm),
+                             sp->hold + KMRI_HDR + vm,
+                             (size_t)(total - KMRI_HDR - vm)));
         put_be32_at(sp->hold + 60, crc32_of(sp->hold, 60));
         fprintf(stderr, "kseq proxy: spoiled the checkpoint at byte %" PRIu64
                 " (%" PRIu64 " bytes of vmstate)\n", sp->target, vm);
