@@ -54,6 +54,7 @@ INTEGRATION_TESTS += tests/integration/guest-boot.sh \
 	tests/integration/engine-held-limit.sh \
 	tests/integration/engine-reprotect.sh \
 	tests/integration/engine-corrupt.sh \
+	tests/integration/engine-fuzz.sh \
 	tests/integration/engine-refuse.sh \
 	tests/integration/qemu-migration-test.sh
 EXTRA_DIST += $(INTEGRATION_TESTS)

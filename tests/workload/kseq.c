@@ -24,7 +24,7 @@
  *   kseq disk-verify IMAGE [--reports LOGFILE] [--expect-min N]
  * Between two programs (damages a stream for robustness tests):
  *   kseq proxy LISTEN-PORT ADDR PORT [--flip-after N] [--cut-after N]
- *              [--spoil-checkpoint BYTE]
+ *              [--spoil-checkpoint BYTE] [--fuzz-outputs SEED]
  *              [--marker STRING --marker-count K]
  *
  * Observers print one summary line of key=value pairs and exit 0 only
@@ -188,6 +188,7 @@ struct opts {
     long flip_after;     /* proxy: flip a byte at this offset (-1: never) */
     long cut_after;      /* proxy: close after this many bytes (-1) */
     long spoil;          /* proxy: spoil a Kemari checkpoint (0: never) */
+    long fuzz_seed;      /* proxy: mutate a checkpoint's outputs (-1) */
     const char *marker;  /* proxy: offsets count from this string's... */
     long marker_count;   /* ...K-th occurrence (default 1) */
     const char *log;
@@ -212,6 +213,7 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
     o->size = RR_HDR;
     o->flip_after = -1;
     o->cut_after = -1;
+    o->fuzz_seed = -1;
     o->bytes = 64L << 20;
     o->block = 64L << 10;
     for (i = 0; i < argc; i++) {
@@ -255,6 +257,8 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
             o->marker_count = parse_num(v, "--marker-count", 1, LONG_MAX);
         } else if (!strcmp(a, "--spoil-checkpoint")) {
             o->spoil = parse_num(v, "--spoil-checkpoint", 1, 255);
+        } else if (!strcmp(a, "--fuzz-outputs")) {
+            o->fuzz_seed = parse_num(v, "--fuzz-outputs", 0, LONG_MAX);
         } else if (!strcmp(a, "--cut-after")) {
             o->cut_after = parse_num(v, "--cut-after", 0, LONG_MAX);
         } else if (!strcmp(a, "--log")) {
@@ -1359,10 +1363,18 @@ put_be32_at(uint8_t *p, uint32_t v)
  * Header (migration/kemari.c): vmstate length at 32, outputs length at
  * 40, payload checksum (64 bits) at 48, header CRC-32 over the first 60
  * bytes at 60.
+ *
+ * --fuzz-outputs SEED does the same with the checkpoint's outputs (the
+ * held packets and disk requests, which the secondary parses before it
+ * acknowledges): 1 to 4 bytes, chosen from SEED, are replaced, half of
+ * them among the first 256 bytes where the section and record headers
+ * are; then the checksums are recomputed.
  */
 #define KMRI_HDR 64
 struct spoiler {
     int byte;               /* the replacement; 0: off */
+    int fuzz;               /* --fuzz-outputs instead */
+    uint64_t rng;           /* its xorshift state */
     int done;
     uint8_t hdr[KMRI_HDR];  /* the marked message's header */
     int target_known;
@@ -1408,6 +1420,16 @@ spoiler_feed(struct spoiler *sp, const uint8_t *buf, size_t n, uint64_t off,
     return k;
 }
 
+/* The next number of --fuzz-outputs' generator (xorshift64*). */
+static uint64_t
+fuzz_next(struct spoiler *sp)
+{
+    sp->rng ^= sp->rng >> 12;
+    sp->rng ^= sp->rng << 25;
+    sp->rng ^= sp->rng >> 27;
+    return sp->rng * 0x2545f4914f6cdd1dULL;
+}
+
 /* Whether the held message is complete; if so, spoils it. */
 static int
 spoiler_ready(struct spoiler *sp)
@@ -1422,7 +1444,39 @@ spoiler_ready(struct spoiler *sp)
     if (sp->len < total) {
         return 0;
     }
-    if (vm > 0) {
+    if (sp->fuzz && total > KMRI_HDR + vm) {
+        uint64_t olen = total - KMRI_HDR - vm;
+        int m, nm = 1 + (int)(fuzz_next(sp) % 4);
+
+        for (m = 0; m < nm; m++) {
+            uint64_t r = fuzz_next(sp);
+            uint64_t span = (r & 1) && olen > 256 ? 256 : olen;
+            uint64_t at = KMRI_HDR + vm + (r >> 8) % span;
+            uint8_t was = sp->hold[at];
+
+            switch ((r >> 4) % 3) {
+            case 0:
+                sp->hold[at] ^= (uint8_t)(1 + (r >> 40) % 255);
+                break;
+            case 1:
+                sp->hold[at] = 0xff;
+                break;
+            default:
+                sp->hold[at] = 0;
+                break;
+            }
+            fprintf(stderr, "kseq proxy: outputs byte %" PRIu64 " of %"
+                    PRIu64 ": 0x%02x -> 0x%02x\n", at - KMRI_HDR - vm, olen,
+                    was, sp->hold[at]);
+        }
+        put_be64_at(sp->hold + 48,
+                    kmri_sum(kmri_sum(0, sp->hold + KMRI_HDR, (size_t)vm),
+                             sp->hold + KMRI_HDR + vm, (size_t)olen));
+        put_be32_at(sp->hold + 60, crc32_of(sp->hold, 60));
+    } else if (sp->fuzz) {
+        fprintf(stderr, "kseq proxy: the message at byte %" PRIu64
+                " has no outputs: not mutated\n", sp->target);
+    } else if (vm > 0) {
         sp->hold[KMRI_HDR + vm - 1] = (uint8_t)sp->byte;
         put_be64_at(sp->hold + 48,
                     kmri_sum(kmri_sum(0, sp->hold + KMRI_HDR, (size_t)vm),
@@ -1492,7 +1546,9 @@ cmd_proxy(int argc, char **argv)
     }
     armed = !o.marker;
     sp.byte = (int)o.spoil;
-    if (o.marker && sp.byte) {
+    sp.fuzz = o.fuzz_seed >= 0;
+    sp.rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)o.fuzz_seed;
+    if (o.marker && (sp.byte || sp.fuzz)) {
         /* the marker is the header's first bytes, maybe split off */
         memcpy(sp.hdr, o.marker, mlen < KMRI_HDR ? mlen : KMRI_HDR);
     }
@@ -1534,7 +1590,7 @@ cmd_proxy(int argc, char **argv)
                         matched = 0;
                     }
                 }
-                if (armed && sp.byte && !sp.done) {
+                if (armed && (sp.byte || sp.fuzz) && !sp.done) {
                     size_t now = spoiler_feed(&sp, buf, (size_t)n, fwd, base);
 
                     fwd += (uint64_t)n;
@@ -1581,7 +1637,7 @@ cmd_proxy(int argc, char **argv)
     close(sfd);
     printf("proxy: forwarded=%" PRIu64 " returned=%" PRIu64 " flipped=%d "
            "cut=%d spoiled=%d\n", fwd, back, flipped, cut,
-           sp.done && sp.byte);
+           sp.done && (sp.byte || sp.fuzz));
     free(sp.hold);
     return 0;
 }

@@ -1,0 +1,107 @@
+#!/bin/sh
+# engine-fuzz.sh - the secondary survives malformed checkpoint outputs.
+#
+# The outputs of a checkpoint (the held packets and disk requests) are
+# parsed by the secondary before it acknowledges the checkpoint.  Here a
+# proxy between primary and secondary (kseq proxy --fuzz-outputs) replaces
+# 1 to 4 bytes of one checkpoint's outputs, half of them among the section
+# and record headers, and recomputes both checksums, so the damage reaches
+# the parsers.  One guest is protected KT_FUZZ_RUNS times (default 12),
+# each time by a new secondary, each time with another seed; the guest
+# sends UDP flat out and writes to its (shared) disk, so both kinds of
+# outputs are there.  Every secondary must either refuse the checkpoint
+# with an error, staying up and answering QMP, or take it (a packet's
+# payload bytes are not checked); never crash.  At least one must refuse.
+# The primary must declare each secondary lost, continue alone and be
+# protected again, and its guest must run on.
+. "${top_srcdir:-.}/tests/lib/testlib.sh"
+
+kt_require_env
+command -v python3 >/dev/null || kt_skip "needs python3 (QMP client)"
+kt_mkdir
+ns=kt-fz-$$
+kt_pair_netns "$ns"
+runs=${KT_FUZZ_RUNS:-12}
+seed=${KT_FUZZ_SEED:-$$}
+caps='{"capabilities":[{"capability":"x-kemari","state":true}]}'
+kt_disk 64M
+disk=$KT_DISK
+kt_workload_guest "$ns" "$disk" || kt_die "guest did not boot"
+append=$KT_APPEND
+pri_pid=$KT_QEMU_PID
+kt_qmp q0 migrate-set-capabilities "$caps" >/dev/null
+kt_qmp q0 migrate-set-parameters '{"x-kemari-ack-timeout": 1000}' \
+    >/dev/null
+kt_log "seed $seed (KT_FUZZ_SEED to repeat)"
+
+refused=0
+i=1
+while [ $i -le "$runs" ]; do
+    sec=s$i
+    kt_pair_tap "$ns" "kt$i"
+    # shellcheck disable=SC2086  # $disk is a list of arguments
+    KT_TAP=kt$i kt_qemu "$ns" "$sec" "$append" $disk -incoming defer
+    sec_pid=$KT_QEMU_PID
+    kt_qmp "$sec" migrate-set-capabilities "$caps" >/dev/null &&
+        kt_qmp "$sec" migrate-incoming \
+            "{\"uri\":\"tcp:127.0.0.1:$((4600 + i))\"}" >/dev/null ||
+        kt_die "run $i: the secondary does not listen"
+    kt_bg "$ns" "$KT_DIR/proxy-$i.out" "$KEMARI_KSEQ" proxy $((4700 + i)) \
+        127.0.0.1 $((4600 + i)) --marker KMRI --marker-count 5 \
+        --fuzz-outputs $((seed + i))
+    proxy_pid=$KT_BG_PID
+    sleep 0.3
+    # the previous session may still be ending: retry for 5 s
+    n=0
+    until kt_qmp q0 migrate "{\"uri\":\"tcp:127.0.0.1:$((4700 + i))\"}" \
+            >/dev/null 2>&1; do
+        [ $n -lt 50 ] || kt_die "run $i: migrate refused"
+        sleep 0.1
+        n=$((n + 1))
+    done
+    # the mutated checkpoint is the 6th: give it time to arrive
+    n=0
+    st=""
+    while [ $n -lt 100 ]; do
+        st=$(kt_kemari_field "$sec" state)
+        [ "$st" = primary-lost ] && break
+        [ "$st" = protected ] && [ "$(kt_kemari_field "$sec" epoch)" -ge 10 ] \
+            2>/dev/null && break
+        sleep 0.1
+        n=$((n + 1))
+    done
+    what=$(grep 'outputs byte' "$KT_DIR/proxy-$i.out" | tr '\n' ';')
+    if ! kill -0 "$sec_pid" 2>/dev/null; then
+        kt_fail "run $i: the secondary died (${what:-nothing mutated}): $(
+            tail -n 3 "$KT_DIR/$sec.stderr")"
+    elif ! kt_qmp "$sec" query-status >/dev/null 2>&1; then
+        kt_fail "run $i: the secondary does not answer QMP (${what})"
+    elif [ "$st" = primary-lost ]; then
+        refused=$((refused + 1))
+        kt_pass "run $i: refused, up: $(kt_kemari_field "$sec" error) (${what})"
+    else
+        kt_pass "run $i: state $st, up (${what:-nothing mutated})"
+    fi
+    kill -9 "$sec_pid" 2>/dev/null
+    wait "$sec_pid" 2>/dev/null
+    kt_stop "$proxy_pid"
+    if ! kt_wait_kemari q0 secondary-lost 15; then
+        kt_fail "run $i: the primary did not declare its secondary lost"
+        break
+    fi
+    kt_qmp q0 x-kemari-continue-unprotected >/dev/null
+    kt_wait_kemari q0 unprotected 15 ||
+        kt_fail "run $i: the primary did not continue unprotected"
+    i=$((i + 1))
+done
+
+kt_check "at least one secondary refused a mutated checkpoint ($refused of $runs)" \
+    test "$refused" -ge 1
+kt_check "the primary is up" kill -0 "$pri_pid"
+u0=$(kt_status_field "$KT_DIR/udp.status" highest)
+if kt_wait_above "$KT_DIR/udp.status" highest "$((${u0:-0} + 100))" 15; then
+    kt_pass "the guest runs on ($u0 -> $KT_VALUE)"
+else
+    kt_fail "the guest stopped sending ($u0 -> $KT_VALUE)"
+fi
+kt_finish
