@@ -1366,9 +1366,10 @@ put_be32_at(uint8_t *p, uint32_t v)
  *
  * --fuzz-outputs SEED does the same with the checkpoint's outputs (the
  * held packets and disk requests, which the secondary parses before it
- * acknowledges): 1 to 4 bytes, chosen from SEED, are replaced, half of
- * them among the first 256 bytes where the section and record headers
- * are; then the checksums are recomputed.
+ * acknowledges): 1 to 4 bytes, chosen from SEED, are replaced: half of
+ * them among the first 24 bytes (the first section's header and its
+ * first record's), a quarter among the first 256, a quarter anywhere;
+ * then the checksums are recomputed.
  */
 #define KMRI_HDR 64
 struct spoiler {
@@ -1450,8 +1451,9 @@ spoiler_ready(struct spoiler *sp)
 
         for (m = 0; m < nm; m++) {
             uint64_t r = fuzz_next(sp);
-            uint64_t span = (r & 1) && olen > 256 ? 256 : olen;
-            uint64_t at = KMRI_HDR + vm + (r >> 8) % span;
+            uint64_t span = r % 4 == 0 ? olen : r % 4 == 1 ? 256 : 24;
+            uint64_t at = KMRI_HDR + vm +
+                          (r >> 8) % (span < olen ? span : olen);
             uint8_t was = sp->hold[at];
 
             switch ((r >> 4) % 3) {
