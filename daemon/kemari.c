@@ -502,7 +502,6 @@ print_disks(JsonObject *vm)
         bool incremental = bool_member(d, "incremental");
         double pct = 0, rate = 0, left;
 
-
         if (synced) {
             g_autofree char *sent = fmt_bytes(d, "transferred");
             g_autofree char *copied = fmt_bytes(d, "copied");

@@ -400,7 +400,7 @@ add_disk_state_dir(struct kd_vm *vm, JsonObject *args)
 {
     g_autofree char *dir = NULL;
 
-    if (!vm->opts.replicated || !vm->opts.replicated[0]) {
+    if (!vm->opts.replicated) {
         return;
     }
     dir = disk_state_dir(vm);
@@ -594,7 +594,7 @@ caps_done_secondary(struct kd_vm *vm, const GError *error)
 {
     JsonObject *args;
 
-    if (error || !vm->opts.replicated || !vm->opts.replicated[0]) {
+    if (error || !vm->opts.replicated) {
         params_done_secondary(vm, error);
         return;
     }

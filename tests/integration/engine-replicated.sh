@@ -27,14 +27,6 @@ ns=kt-rp-$$
 kt_pair_netns "$ns"
 rep='{"x-kemari-replicated-disks": ["vdisk0"]}'
 
-# kt_disk_field NAME KEY: KEY of the first replicated disk in query-kemari.
-kt_disk_field() {
-    kt_qmp "$1" query-kemari 2>/dev/null | python3 -c "
-import json, sys
-d = json.load(sys.stdin).get('disks') or [{}]
-print(str(d[0].get('$2', '')).lower())" 2>/dev/null
-}
-
 kt_disk 64M "$KT_DIR/pri.img"
 pri_img=$KT_IMG
 kt_workload_guest "$ns" "$KT_DISK" || kt_die "guest did not boot"
@@ -149,23 +141,7 @@ kt_check "packets are still held (sum over 20 samples: $held_p)" \
 
 # 4. quiesced comparisons
 for round in 1 2 3; do
-    kt_qmp q0 stop >/dev/null
-    e=$(kt_kemari_field q0 epoch)
-    target=$((${e:-0} + 2))
-    n=0
-    while [ "$(kt_kemari_field q1 epoch)" -lt "$target" ] 2>/dev/null &&
-          [ $n -lt 100 ]; do
-        sleep 0.1
-        n=$((n + 1))
-    done
-    e1=$(kt_kemari_field q1 epoch)
-    if cmp -s "$pri_img" "$sec_img"; then
-        kt_pass "round $round: stopped at checkpoint $e, secondary at $e1: the images are equal"
-    else
-        kt_fail "round $round: stopped at checkpoint $e, secondary at $e1: the images differ: $(
-            cmp "$pri_img" "$sec_img" 2>&1 | head -n 1)"
-    fi
-    kt_qmp q0 cont >/dev/null
+    kt_compare_quiesced q0 q1 "$pri_img" "$sec_img" "round $round"
     sleep 1
 done
 

@@ -34,14 +34,6 @@ a_img=$KT_DIR/a.img b_img=$KT_DIR/b.img
 sa=$KT_DIR/sa sb=$KT_DIR/sb
 mkdir -p "$sa" "$sb"
 
-# rs_field NAME KEY: KEY of the replicated disk in query-kemari.
-rs_field() {
-    kt_qmp "$1" query-kemari 2>/dev/null | python3 -c "
-import json, sys
-d = json.load(sys.stdin).get('disks') or [{}]
-print(str(d[0].get('$2', '')).lower())" 2>/dev/null
-}
-
 # rs_params NAME STATE-DIR: the parameters each host's QEMU gets.
 rs_params() {
     kt_qmp "$1" migrate-set-parameters "{\"x-kemari-replicated-disks\":
@@ -62,36 +54,16 @@ rs_secondary() {
 # the kind of copy and report its bytes.
 rs_copy() {
     kt_check "$4: protected" kt_protect "$1" "$2" "$3"
-    _inc=$(rs_field "$1" incremental)
-    _sent=$(rs_field "$1" copied)
-    _recv=$(rs_field "$2" copied)
-    kt_check "$4: incremental=$_inc on the source, $(rs_field "$2" incremental) on the destination (expected $5)" \
-        test "$_inc" = "$5" -a "$(rs_field "$2" incremental)" = "$5"
+    _inc=$(kt_disk_field "$1" incremental)
+    _sent=$(kt_disk_field "$1" copied)
+    _recv=$(kt_disk_field "$2" copied)
+    kt_check "$4: incremental=$_inc on the source, $(kt_disk_field "$2" incremental) on the destination (expected $5)" \
+        test "$_inc" = "$5" -a "$(kt_disk_field "$2" incremental)" = "$5"
     kt_log "$4: $_sent data bytes sent of $size_bytes" \
         "($(( ${_sent:-0} * 1000 / size_bytes ))/1000 of the disk)"
     kt_check "$4: the destination received what was sent ($_recv)" \
         test "${_recv:-x}" = "${_sent:-y}"
     RS_SENT=$_sent
-}
-
-# rs_compare PRIMARY SECONDARY WHAT: stop the guest, let two checkpoints
-# reach the secondary, compare the images, let the guest go on.
-rs_compare() {
-    kt_qmp "$1" stop >/dev/null
-    _e=$(kt_kemari_field "$1" epoch)
-    _n=0
-    while [ "$(kt_kemari_field "$2" epoch)" -lt "$((${_e:-0} + 2))" ] \
-            2>/dev/null && [ $_n -lt 100 ]; do
-        sleep 0.1
-        _n=$((_n + 1))
-    done
-    if cmp -s "$a_img" "$b_img"; then
-        kt_pass "$3: the images are equal at checkpoint $(kt_kemari_field "$2" epoch)"
-    else
-        kt_fail "$3: the images differ: $(cmp "$a_img" "$b_img" 2>&1 |
-            head -n 1)"
-    fi
-    kt_qmp "$1" cont >/dev/null
 }
 
 # rs_return PRIMARY SECONDARY IMAGE STATE-DIR TAP PORT WHAT INCREMENTAL:
@@ -109,7 +81,7 @@ rs_return() {
         kt_check "$7: the full copy sent over half of the disk ($RS_SENT bytes)" \
             test "${RS_SENT:-0}" -gt $((size_bytes / 2))
     fi
-    rs_compare "$1" "$2" "$7"
+    kt_compare_quiesced "$1" "$2" "$a_img" "$b_img" "$7"
 }
 
 # rs_progress WHAT: the guest writes records (at least 200 more).

@@ -359,6 +359,38 @@ kt_protect() {
     kt_wait_kemari "$1" protected 120 && kt_wait_kemari "$2" protected 30
 }
 
+# kt_disk_field NAME KEY: KEY of the first replicated disk in
+# query-kemari, lower case; "" when there is none.
+kt_disk_field() {
+    kt_qmp "$1" query-kemari 2>/dev/null | python3 -c "
+import json, sys
+d = json.load(sys.stdin).get('disks') or [{}]
+print(str(d[0].get('$2', '')).lower())" 2>/dev/null
+}
+
+# kt_compare_quiesced PRIMARY SECONDARY IMAGE1 IMAGE2 WHAT: stop the
+# guest, let two more checkpoints reach the secondary, compare the two
+# replicated images byte for byte (a check named WHAT), let the guest go
+# on.
+kt_compare_quiesced() {
+    kt_qmp "$1" stop >/dev/null
+    _e=$(kt_kemari_field "$1" epoch)
+    _n=0
+    while [ "$(kt_kemari_field "$2" epoch)" -lt "$((${_e:-0} + 2))" ] \
+            2>/dev/null && [ $_n -lt 100 ]; do
+        sleep 0.1
+        _n=$((_n + 1))
+    done
+    _e1=$(kt_kemari_field "$2" epoch)
+    if cmp -s "$3" "$4"; then
+        kt_pass "$5: stopped at checkpoint $_e, secondary at $_e1: the images are equal"
+    else
+        kt_fail "$5: stopped at checkpoint $_e, secondary at $_e1: the images differ: $(
+            cmp "$3" "$4" 2>&1 | head -n 1)"
+    fi
+    kt_qmp "$1" cont >/dev/null
+}
+
 # kt_nic_dump NAME: for the log, after a guest stopped making progress:
 # the state of the test NIC's queues (rx 0, tx 1) and the network.
 kt_nic_dump() {
