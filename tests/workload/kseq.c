@@ -1235,26 +1235,10 @@ cmd_disk_verify(int argc, char **argv)
     return why ? 1 : 0;
 }
 
-/* CRC-32 as zlib's crc32(0, P, LEN) computes it (the header checksum). */
-static uint32_t
-crc32_of(const uint8_t *p, size_t len)
-{
-    uint32_t crc = 0xffffffffu;
-    int b;
-
-    while (len--) {
-        crc ^= *p++;
-        for (b = 0; b < 8; b++) {
-            crc = (crc >> 1) ^ (0xedb88320u & -(crc & 1u));
-        }
-    }
-    return ~crc;
-}
-
 /*
- * The payload checksum of a Kemari checkpoint, kemari_sum() in
- * migration/kemari.c: the XXH64 construction, seeded so that the
- * vmstate's sum seeds the outputs'.
+ * The checksum of one piece of a Kemari checkpoint's payload,
+ * kemari_sum() in migration/kemari.c: the XXH64 construction, seeded so
+ * that sums chain.
  */
 #define SUM_P1 0x9e3779b185ebca87ULL
 #define SUM_P2 0xc2b2ae3d27d4eb4fULL
@@ -1334,6 +1318,26 @@ kmri_sum(uint64_t seed, const uint8_t *p, size_t len)
     return h ^ (h >> 32);
 }
 
+/*
+ * The checksum of a checkpoint's payload (stream version 3): kmri_sum()
+ * chained over the vmstate in pieces of 256 KiB, then over the outputs
+ * in such pieces, as both QEMUs compute it while the bytes pass.
+ */
+#define KMRI_SUM_PIECE (256 * 1024)
+
+static uint64_t
+kmri_sum_pieces(uint64_t sum, const uint8_t *p, uint64_t len)
+{
+    while (len) {
+        size_t n = len < KMRI_SUM_PIECE ? (size_t)len : KMRI_SUM_PIECE;
+
+        sum = kmri_sum(sum, p, n);
+        p += n;
+        len -= n;
+    }
+    return sum;
+}
+
 static void
 put_be64_at(uint8_t *p, uint64_t v)
 {
@@ -1345,24 +1349,16 @@ put_be64_at(uint8_t *p, uint64_t v)
     }
 }
 
-static void
-put_be32_at(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
 /*
  * --spoil-checkpoint: the Kemari message after the marked one (its
  * header read as it passes, which gives where the next one starts) is
  * held back whole, the last byte of its vmstate (the device state's end
- * of file) replaced, both checksums recomputed, and sent on: a checkpoint
+ * of file) replaced, its checksum recomputed, and sent on: a checkpoint
  * that passes every check of the wire format and cannot be applied.
- * Header (migration/kemari.c): vmstate length at 32, outputs length at
- * 40, payload checksum (64 bits) at 48, header CRC-32 over the first 60
- * bytes at 60.
+ * Header (migration/kemari.c, stream version 3): type at 8 (2: a
+ * checkpoint), vmstate length at 32, outputs length at 40, header CRC-32
+ * over the first 60 bytes at 60; a checkpoint's payload (vmstate, then
+ * outputs) is followed by its 64-bit checksum (kmri_sum_pieces()).
  *
  * --fuzz-outputs SEED does the same with the checkpoint's outputs (the
  * held packets and disk requests, which the secondary parses before it
@@ -1372,6 +1368,17 @@ put_be32_at(uint8_t *p, uint32_t v)
  * then the checksums are recomputed.
  */
 #define KMRI_HDR 64
+#define KMRI_CHECKPOINT 2
+
+/* The length of the message whose header is HDR, header included. */
+static uint64_t
+kmri_msg_len(const uint8_t *hdr)
+{
+    uint64_t n = KMRI_HDR + be64_at(hdr + 32) + be64_at(hdr + 40);
+
+    return be32_at(hdr + 8) == KMRI_CHECKPOINT ? n + 8 : n;
+}
+
 struct spoiler {
     int byte;               /* the replacement; 0: off */
     int fuzz;               /* --fuzz-outputs instead */
@@ -1400,8 +1407,7 @@ spoiler_feed(struct spoiler *sp, const uint8_t *buf, size_t n, uint64_t off,
         if (at >= base && at < base + KMRI_HDR) {
             sp->hdr[at - base] = buf[k];
             if (at == base + KMRI_HDR - 1) {
-                sp->target = base + KMRI_HDR + be64_at(sp->hdr + 32) +
-                             be64_at(sp->hdr + 40);
+                sp->target = base + kmri_msg_len(sp->hdr);
                 sp->target_known = 1;
             }
         }
@@ -1441,12 +1447,18 @@ spoiler_ready(struct spoiler *sp)
         return 0;
     }
     vm = be64_at(sp->hold + 32);
-    total = KMRI_HDR + vm + be64_at(sp->hold + 40);
+    total = kmri_msg_len(sp->hold);
     if (sp->len < total) {
         return 0;
     }
-    if (sp->fuzz && total > KMRI_HDR + vm) {
-        uint64_t olen = total - KMRI_HDR - vm;
+    if (be32_at(sp->hold + 8) != KMRI_CHECKPOINT) {
+        fprintf(stderr, "kseq proxy: the message at byte %" PRIu64
+                " is no checkpoint: left alone\n", sp->target);
+        sp->done = 1;
+        return 1;
+    }
+    if (sp->fuzz && total > KMRI_HDR + vm + 8) {
+        uint64_t olen = total - KMRI_HDR - vm - 8;
         int m, nm = 1 + (int)(fuzz_next(sp) % 4);
 
         for (m = 0; m < nm; m++) {
@@ -1471,20 +1483,20 @@ spoiler_ready(struct spoiler *sp)
                     PRIu64 ": 0x%02x -> 0x%02x\n", at - KMRI_HDR - vm, olen,
                     was, sp->hold[at]);
         }
-        put_be64_at(sp->hold + 48,
-                    kmri_sum(kmri_sum(0, sp->hold + KMRI_HDR, (size_t)vm),
-                             sp->hold + KMRI_HDR + vm, (size_t)olen));
-        put_be32_at(sp->hold + 60, crc32_of(sp->hold, 60));
+        put_be64_at(sp->hold + total - 8,
+                    kmri_sum_pieces(kmri_sum_pieces(0, sp->hold + KMRI_HDR,
+                                                    vm),
+                                    sp->hold + KMRI_HDR + vm, olen));
     } else if (sp->fuzz) {
         fprintf(stderr, "kseq proxy: the message at byte %" PRIu64
                 " has no outputs: not mutated\n", sp->target);
     } else if (vm > 0) {
         sp->hold[KMRI_HDR + vm - 1] = (uint8_t)sp->byte;
-        put_be64_at(sp->hold + 48,
-                    kmri_sum(kmri_sum(0, sp->hold + KMRI_HDR, (size_t)vm),
-                             sp->hold + KMRI_HDR + vm,
-                             (size_t)(total - KMRI_HDR - vm)));
-        put_be32_at(sp->hold + 60, crc32_of(sp->hold, 60));
+        put_be64_at(sp->hold + total - 8,
+                    kmri_sum_pieces(kmri_sum_pieces(0, sp->hold + KMRI_HDR,
+                                                    vm),
+                                    sp->hold + KMRI_HDR + vm,
+                                    total - KMRI_HDR - vm - 8));
         fprintf(stderr, "kseq proxy: spoiled the checkpoint at byte %" PRIu64
                 " (%" PRIu64 " bytes of vmstate)\n", sp->target, vm);
     } else {
