@@ -6,7 +6,8 @@
 #
 # It also builds QEMU's own migration qtest (tests/qtest/migration-test)
 # from the same patched tree, so that make check can prove the series
-# leaves ordinary migration intact.  The result is cached outside the clone, in $KEMARI_CACHE/qemu/<key>/
+# leaves ordinary migration intact, and the series' own test of the
+# parsers of what peers and files feed it (tests/unit/test-kemari-wire).  The result is cached outside the clone, in $KEMARI_CACHE/qemu/<key>/
 # (default KEMARI_CACHE=/var/cache/kemari), where <key> is a hash of the
 # Debian version in BASE, the series, every patch it names and this script.
 # A second run with the same inputs finds the cache and returns at once.
@@ -33,7 +34,7 @@ series() {
 # the Debian version, QEMU's configure flags, every patch.  (This script's
 # own logic does not: editing it does not force a rebuild.)
 # What the pipeline produces; bump when that changes.
-products="qemu-system-x86_64 tests/qtest/migration-test"
+products="qemu-system-x86_64 tests/qtest/migration-test tests/unit/test-kemari-wire"
 key=$( {
     echo "base $base"
     echo "products $products"
@@ -142,8 +143,10 @@ PATH=/usr/bin:$PATH ninja -j "$jobs" $products > "$out/build.log" 2>&1 || {
     echo "build-qemu.sh: build failed, see $out/build.log" >&2
     exit 1
 }
-# QEMU's own migration qtest, run against the Kemari QEMU by make check
+# QEMU's own migration qtest, run against the Kemari QEMU by make check,
+# and the series' test of its parsers (built with the sanitizers)
 cp tests/qtest/migration-test "$out/migration-test"
+cp tests/unit/test-kemari-wire "$out/test-kemari-wire"
 cp qemu-system-x86_64 "$bin.tmp"
 mv "$bin.tmp" "$bin"
 cd "$out"

@@ -28,7 +28,8 @@ kemari-qemu:
 	@bin=$$(KEMARI_CACHE='$(kemaricachedir)' \
 	    $(SHELL) $(srcdir)/qemu-patches/build-qemu.sh | tail -n 1) && \
 	  test -x "$$bin" && ln -sf "$$bin" $(kemari_qemu) && \
-	  ln -sf "$$(dirname "$$bin")/migration-test" qemu/migration-test
+	  ln -sf "$$(dirname "$$bin")/migration-test" qemu/migration-test && \
+	  ln -sf "$$(dirname "$$bin")/test-kemari-wire" qemu/test-kemari-wire
 .PHONY: kemari-qemu
 
 if BUILD_QEMU

@@ -56,7 +56,8 @@ INTEGRATION_TESTS += tests/integration/guest-boot.sh \
 	tests/integration/engine-corrupt.sh \
 	tests/integration/engine-fuzz.sh \
 	tests/integration/engine-refuse.sh \
-	tests/integration/qemu-migration-test.sh
+	tests/integration/qemu-migration-test.sh \
+	tests/integration/qemu-kemari-wire.sh
 EXTRA_DIST += $(INTEGRATION_TESTS)
 
 # Benchmarks: programs that print figures, not tests (`make bench`).

@@ -1,12 +1,16 @@
 #!/bin/sh
-# engine-fuzz.sh - the secondary survives malformed checkpoint outputs.
+# engine-fuzz.sh - the secondary survives malformed checkpoints.
 #
 # The outputs of a checkpoint (the held packets and disk requests) are
 # parsed by the secondary before it acknowledges the checkpoint.  Here a
 # proxy between primary and secondary (kseq proxy --fuzz-outputs) replaces
 # 1 to 4 bytes of one checkpoint's outputs, half of them among the section
-# and record headers, and recomputes both checksums, so the damage reaches
-# the parsers.  One guest is protected KT_FUZZ_RUNS times (default 12),
+# and record headers, and recomputes the checksum, so the damage reaches
+# the parsers.  Every other run (kseq proxy --fuzz-header) replaces 1 to 4
+# bytes of a checkpoint's header fields instead and recomputes its CRC, so
+# that the secondary's checks of type, epoch, lengths and reserved fields
+# are reached, and a changed length frames the rest of the stream anew.
+# One guest is protected KT_FUZZ_RUNS times (default 12),
 # each time by a new secondary, each time with another seed; the guest
 # sends UDP flat out and writes to its (shared) disk, so both kinds of
 # outputs are there.  Every secondary must either refuse the checkpoint
@@ -35,6 +39,7 @@ kt_qmp q0 migrate-set-parameters '{"x-kemari-ack-timeout": 1000}' \
 kt_log "seed $seed (KT_FUZZ_SEED to repeat)"
 
 refused=0
+hrefused=0
 i=1
 while [ $i -le "$runs" ]; do
     sec=s$i
@@ -42,13 +47,15 @@ while [ $i -le "$runs" ]; do
     # shellcheck disable=SC2086  # $disk is a list of arguments
     KT_TAP=kt$i kt_qemu "$ns" "$sec" "$append" $disk -incoming defer
     sec_pid=$KT_QEMU_PID
+    kind=outputs
+    [ $((i % 2)) = 0 ] && kind=header
     kt_qmp "$sec" migrate-set-capabilities "$caps" >/dev/null &&
         kt_qmp "$sec" migrate-incoming \
             "{\"uri\":\"tcp:127.0.0.1:$((4600 + i))\"}" >/dev/null ||
         kt_die "run $i: the secondary does not listen"
     kt_bg "$ns" "$KT_DIR/proxy-$i.out" "$KEMARI_KSEQ" proxy $((4700 + i)) \
         127.0.0.1 $((4600 + i)) --marker KMRI --marker-count 5 \
-        --fuzz-outputs $((seed + i))
+        "--fuzz-$kind" $((seed + i))
     proxy_pid=$KT_BG_PID
     sleep 0.3
     # the previous session may still be ending: retry for 5 s
@@ -70,7 +77,8 @@ while [ $i -le "$runs" ]; do
         sleep 0.1
         n=$((n + 1))
     done
-    what=$(grep 'outputs byte' "$KT_DIR/proxy-$i.out" | tr '\n' ';')
+    what=$(grep -E '(outputs|header) byte' "$KT_DIR/proxy-$i.out" |
+           tr '\n' ';')
     if ! kill -0 "$sec_pid" 2>/dev/null; then
         kt_fail "run $i: the secondary died (${what:-nothing mutated}): $(
             tail -n 3 "$KT_DIR/$sec.stderr")"
@@ -78,9 +86,10 @@ while [ $i -le "$runs" ]; do
         kt_fail "run $i: the secondary does not answer QMP (${what})"
     elif [ "$st" = primary-lost ]; then
         refused=$((refused + 1))
-        kt_pass "run $i: refused, up: $(kt_kemari_field "$sec" error) (${what})"
+        [ "$kind" = header ] && hrefused=$((hrefused + 1))
+        kt_pass "run $i ($kind): refused, up: $(kt_kemari_field "$sec" error) (${what})"
     else
-        kt_pass "run $i: state $st, up (${what:-nothing mutated})"
+        kt_pass "run $i ($kind): state $st, up (${what:-nothing mutated})"
     fi
     kill -9 "$sec_pid" 2>/dev/null
     wait "$sec_pid" 2>/dev/null
@@ -97,6 +106,10 @@ done
 
 kt_check "at least one secondary refused a mutated checkpoint ($refused of $runs)" \
     test "$refused" -ge 1
+if [ "$runs" -ge 2 ]; then
+    kt_check "at least one secondary refused a mutated header ($hrefused of $((runs / 2)))" \
+        test "$hrefused" -ge 1
+fi
 kt_check "the primary is up" kill -0 "$pri_pid"
 u0=$(kt_status_field "$KT_DIR/udp.status" highest)
 if kt_wait_above "$KT_DIR/udp.status" highest "$((${u0:-0} + 100))" 15; then

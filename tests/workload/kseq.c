@@ -25,6 +25,7 @@
  * Between two programs (damages a stream for robustness tests):
  *   kseq proxy LISTEN-PORT ADDR PORT [--flip-after N] [--cut-after N]
  *              [--spoil-checkpoint BYTE] [--fuzz-outputs SEED]
+ *              [--fuzz-header SEED]
  *              [--marker STRING --marker-count K]
  *
  * Observers print one summary line of key=value pairs and exit 0 only
@@ -189,6 +190,7 @@ struct opts {
     long cut_after;      /* proxy: close after this many bytes (-1) */
     long spoil;          /* proxy: spoil a Kemari checkpoint (0: never) */
     long fuzz_seed;      /* proxy: mutate a checkpoint's outputs (-1) */
+    long fuzz_header;    /* proxy: mutate a checkpoint's header (-1) */
     const char *marker;  /* proxy: offsets count from this string's... */
     long marker_count;   /* ...K-th occurrence (default 1) */
     const char *log;
@@ -214,6 +216,7 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
     o->flip_after = -1;
     o->cut_after = -1;
     o->fuzz_seed = -1;
+    o->fuzz_header = -1;
     o->bytes = 64L << 20;
     o->block = 64L << 10;
     for (i = 0; i < argc; i++) {
@@ -259,6 +262,8 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
             o->spoil = parse_num(v, "--spoil-checkpoint", 1, 255);
         } else if (!strcmp(a, "--fuzz-outputs")) {
             o->fuzz_seed = parse_num(v, "--fuzz-outputs", 0, LONG_MAX);
+        } else if (!strcmp(a, "--fuzz-header")) {
+            o->fuzz_header = parse_num(v, "--fuzz-header", 0, LONG_MAX);
         } else if (!strcmp(a, "--cut-after")) {
             o->cut_after = parse_num(v, "--cut-after", 0, LONG_MAX);
         } else if (!strcmp(a, "--log")) {
@@ -1235,6 +1240,31 @@ cmd_disk_verify(int argc, char **argv)
     return why ? 1 : 0;
 }
 
+/* CRC-32 as zlib's crc32(0, P, LEN) computes it (the header checksum). */
+static uint32_t
+crc32_of(const uint8_t *p, size_t len)
+{
+    uint32_t crc = 0xffffffffu;
+    int b;
+
+    while (len--) {
+        crc ^= *p++;
+        for (b = 0; b < 8; b++) {
+            crc = (crc >> 1) ^ (0xedb88320u & -(crc & 1u));
+        }
+    }
+    return ~crc;
+}
+
+static void
+put_be32_at(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
 /*
  * The checksum of one piece of a Kemari checkpoint's payload,
  * kemari_sum() in migration/kemari.c: the XXH64 construction, seeded so
@@ -1365,7 +1395,14 @@ put_be64_at(uint8_t *p, uint64_t v)
  * acknowledges): 1 to 4 bytes, chosen from SEED, are replaced: half of
  * them among the first 24 bytes (the first section's header and its
  * first record's), a quarter among the first 256, a quarter anywhere;
- * then the checksums are recomputed.
+ * then the checksum is recomputed.
+ *
+ * --fuzz-header SEED replaces 1 to 4 bytes of that checkpoint's header
+ * between its magic and version and its CRC (type, flags, epoch,
+ * released, lengths, reserved fields), and recomputes the CRC, so that
+ * the secondary's checks of the fields themselves are reached.  A length
+ * changed that way frames the stream differently: what follows is read
+ * as something else, which must be refused too.
  */
 #define KMRI_HDR 64
 #define KMRI_CHECKPOINT 2
@@ -1381,7 +1418,7 @@ kmri_msg_len(const uint8_t *hdr)
 
 struct spoiler {
     int byte;               /* the replacement; 0: off */
-    int fuzz;               /* --fuzz-outputs instead */
+    int fuzz;               /* 1: --fuzz-outputs, 2: --fuzz-header */
     uint64_t rng;           /* its xorshift state */
     int done;
     uint8_t hdr[KMRI_HDR];  /* the marked message's header */
@@ -1437,6 +1474,23 @@ fuzz_next(struct spoiler *sp)
     return sp->rng * 0x2545f4914f6cdd1dULL;
 }
 
+/* Replaces the byte at P as random number R says: bits flipped, 0xff, 0. */
+static void
+fuzz_byte(uint8_t *p, uint64_t r)
+{
+    switch ((r >> 4) % 3) {
+    case 0:
+        *p ^= (uint8_t)(1 + (r >> 40) % 255);
+        break;
+    case 1:
+        *p = 0xff;
+        break;
+    default:
+        *p = 0;
+        break;
+    }
+}
+
 /* Whether the held message is complete; if so, spoils it. */
 static int
 spoiler_ready(struct spoiler *sp)
@@ -1457,7 +1511,20 @@ spoiler_ready(struct spoiler *sp)
         sp->done = 1;
         return 1;
     }
-    if (sp->fuzz && total > KMRI_HDR + vm + 8) {
+    if (sp->fuzz == 2) {
+        int m, nm = 1 + (int)(fuzz_next(sp) % 4);
+
+        for (m = 0; m < nm; m++) {
+            uint64_t r = fuzz_next(sp);
+            size_t at = 8 + (size_t)((r >> 8) % 52);
+            uint8_t was = sp->hold[at];
+
+            fuzz_byte(sp->hold + at, r);
+            fprintf(stderr, "kseq proxy: header byte %zu: 0x%02x -> 0x%02x\n",
+                    at, was, sp->hold[at]);
+        }
+        put_be32_at(sp->hold + 60, crc32_of(sp->hold, 60));
+    } else if (sp->fuzz && total > KMRI_HDR + vm + 8) {
         uint64_t olen = total - KMRI_HDR - vm - 8;
         int m, nm = 1 + (int)(fuzz_next(sp) % 4);
 
@@ -1468,17 +1535,7 @@ spoiler_ready(struct spoiler *sp)
                           (r >> 8) % (span < olen ? span : olen);
             uint8_t was = sp->hold[at];
 
-            switch ((r >> 4) % 3) {
-            case 0:
-                sp->hold[at] ^= (uint8_t)(1 + (r >> 40) % 255);
-                break;
-            case 1:
-                sp->hold[at] = 0xff;
-                break;
-            default:
-                sp->hold[at] = 0;
-                break;
-            }
+            fuzz_byte(sp->hold + at, r);
             fprintf(stderr, "kseq proxy: outputs byte %" PRIu64 " of %"
                     PRIu64 ": 0x%02x -> 0x%02x\n", at - KMRI_HDR - vm, olen,
                     was, sp->hold[at]);
@@ -1560,8 +1617,13 @@ cmd_proxy(int argc, char **argv)
     }
     armed = !o.marker;
     sp.byte = (int)o.spoil;
-    sp.fuzz = o.fuzz_seed >= 0;
-    sp.rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)o.fuzz_seed;
+    if (o.fuzz_seed >= 0 && o.fuzz_header >= 0) {
+        fprintf(stderr, "kseq: --fuzz-outputs or --fuzz-header, not both\n");
+        return 2;
+    }
+    sp.fuzz = o.fuzz_seed >= 0 ? 1 : o.fuzz_header >= 0 ? 2 : 0;
+    sp.rng = 0x9e3779b97f4a7c15ULL ^
+             (uint64_t)(sp.fuzz == 2 ? o.fuzz_header : o.fuzz_seed);
     if (o.marker && (sp.byte || sp.fuzz)) {
         /* the marker is the header's first bytes, maybe split off */
         memcpy(sp.hdr, o.marker, mlen < KMRI_HDR ? mlen : KMRI_HDR);
