@@ -22,6 +22,8 @@
  *   kseq bulk ADDR PORT [--duration S]
  *   kseq dwrite ADDR PORT [--bytes N] [--block B]
  *   kseq disk-verify IMAGE [--reports LOGFILE] [--expect-min N]
+ * On the host alone (a floor for the engine benchmark):
+ *   kseq tcpfloor [--bytes N] [--count N]
  * Between two programs (damages a stream for robustness tests):
  *   kseq proxy LISTEN-PORT ADDR PORT [--flip-after N] [--cut-after N]
  *              [--spoil-checkpoint BYTE] [--fuzz-outputs SEED]
@@ -197,7 +199,8 @@ struct opts {
     const char *status;
     const char *reports;
     const char *disk;    /* tcp-serve: the device DWRITE writes to */
-    long bytes;          /* dwrite: bytes to write */
+    long bytes;          /* dwrite: bytes to write; tcpfloor: per message */
+    int bytes_set;       /* --bytes was given */
     long block;          /* dwrite: bytes per write */
     enum kseq_kind kind;
 };
@@ -277,6 +280,7 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
         } else if (!strcmp(a, "--bytes")) {
             o->bytes = parse_num(v, "--bytes", DWRITE_MIN_BLOCK,
                                  DWRITE_MAX_BYTES);
+            o->bytes_set = 1;
         } else if (!strcmp(a, "--block")) {
             o->block = parse_num(v, "--block", DWRITE_MIN_BLOCK,
                                  DWRITE_MAX_BLOCK);
@@ -1070,6 +1074,107 @@ cmd_rr(int argc, char **argv)
     return 0;
 }
 
+/*
+ * The floor under a checkpoint's transfer on this host: one process sends
+ * --bytes (default 4.5 MB) over loopback TCP in pieces of 256 KiB, another
+ * reads them into a buffer and answers one byte, --count times (default
+ * 200); prints the round trips' p50/p99/min in microseconds.  Both ends
+ * set TCP_NODELAY, as the Kemari QEMUs do.
+ */
+static int
+cmd_tcpfloor(int argc, char **argv)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t salen = sizeof(sa);
+    struct opts o;
+    uint64_t *lat;
+    uint8_t *buf;
+    size_t len;
+    long i, n;
+    int lfd, fd, one = 1, status;
+    pid_t pid;
+    char ack = 'A';
+
+    if (parse_opts(argc, argv, &o, NULL, 0) != 0) {
+        die_usage("tcpfloor [--bytes N] [--count N]");
+    }
+    len = o.bytes_set ? (size_t)o.bytes : 4500000;
+    n = o.count ? o.count : 200;
+    if (len > (1u << 30)) {
+        die_usage("tcpfloor: --bytes at most 1 GiB");
+    }
+    buf = malloc(len);
+    lat = calloc((size_t)n, sizeof(*lat));
+    if (!buf || !lat) {
+        perror("kseq: tcpfloor");
+        return 1;
+    }
+    memset(buf, 0x5a, len);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(lfd, 1) < 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &salen) < 0) {
+        perror("kseq: tcpfloor: listen");
+        return 1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        perror("kseq: tcpfloor: fork");
+        return 1;
+    }
+    if (pid == 0) {
+        /* the receiver: whole messages into its buffer, one byte back */
+        close(lfd);
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+            _exit(1);
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        while (read_all(fd, buf, len) == 1) {
+            if (write_all(fd, &ack, 1) < 0) {
+                _exit(1);
+            }
+        }
+        _exit(0);
+    }
+    fd = accept(lfd, NULL, NULL);
+    close(lfd);
+    if (fd < 0) {
+        perror("kseq: tcpfloor: accept");
+        return 1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    for (i = 0; i < n; i++) {
+        uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+        size_t off;
+
+        for (off = 0; off < len; off += 256 * 1024) {
+            size_t k = len - off < 256 * 1024 ? len - off : 256 * 1024;
+
+            if (write_all(fd, buf + off, k) < 0) {
+                perror("kseq: tcpfloor: write");
+                return 1;
+            }
+        }
+        if (read_all(fd, &ack, 1) != 1) {
+            perror("kseq: tcpfloor: read");
+            return 1;
+        }
+        lat[i] = now_ns(CLOCK_MONOTONIC) - t0;
+        usleep(2000);
+    }
+    close(fd);
+    waitpid(pid, &status, 0);
+    qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
+    printf("tcpfloor: bytes=%zu count=%ld p50_us=%.1f p99_us=%.1f "
+           "min_us=%.1f\n", len, n, lat[n / 2] / 1e3,
+           lat[(n * 99) / 100] / 1e3, lat[0] / 1e3);
+    free(lat);
+    free(buf);
+    return 0;
+}
+
 /* Disk write throughput inside the guest, timed outside; prints MiB/s. */
 static int
 cmd_dwrite(int argc, char **argv)
@@ -1732,6 +1837,7 @@ static const struct {
     { "dwrite", cmd_dwrite },
     { "disk-verify", cmd_disk_verify },
     { "proxy", cmd_proxy },
+    { "tcpfloor", cmd_tcpfloor },
 };
 
 int
