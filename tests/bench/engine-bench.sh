@@ -6,8 +6,8 @@
 # 25 ms (Remus's), and protected in event mode with QEMU's XBZRLE page
 # delta encoding (capability xbzrle, to a second secondary).  For each:
 # request/response round trips from outside the VM (p50, p99) for
-# requests that dirty 0, 100 and 1000 guest pages (one byte written in
-# each) and 1000 whole pages (rr1000f: every byte rewritten), bulk TCP
+# requests that dirty 0, 100, 500 and 1000 guest pages (one byte written
+# in each) and 1000 whole pages (rr1000f: every byte rewritten), bulk TCP
 # throughput out of the guest, and from query-kemari the checkpoints per
 # second, guest stop time per checkpoint, bytes per checkpoint; the
 # secondary's resident memory against guest RAM; and the floor under a
@@ -39,13 +39,13 @@ field() {
     sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p"
 }
 
-# measure LABEL: rr at 0/100/1000 dirty pages and 1000 whole pages,
+# measure LABEL: rr at 0/100/500/1000 dirty pages and 1000 whole pages,
 # then bulk
 measure() {
     _c0=$(kt_kemari_field pri checkpoints)
     _t0=$(date +%s.%N)
     rr_cols=""
-    for dirty in 0:1 100:1 1000:1 1000:4096; do
+    for dirty in 0:1 100:1 500:1 1000:1 1000:4096; do
         _out=$(ip netns exec "$ns" "$KEMARI_KSEQ" rr 169.254.10.2 7000 \
                --count "$count" --pages "${dirty%:*}" \
                --page-bytes "${dirty#*:}")
@@ -63,15 +63,16 @@ import json, sys
 d = json.load(sys.stdin)
 print(d["stop-time"]["mean"], d["stop-time"]["p99"], d["stop-time"]["max"],
       d["checkpoint-bytes-mean"], d["dirty-pages-last"])')
-    # shellcheck disable=SC2086  # eight round-trip columns
-    printf '%-16s %9s %9s %9s %9s %9s %9s %9s %9s %10s %7s %s\n' "$1" \
+    # shellcheck disable=SC2086  # ten round-trip columns
+    printf '%-16s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %10s %7s %s\n' "$1" \
         $rr_cols "$bulk" "$cps" "$stats"
 }
 
 echo "guest: $mem_mib MiB, 1 vCPU, TCG; round trips in microseconds" \
      "($count requests each); bulk in Mbit/s over ${bulk_s} s"
-printf '%-16s %9s %9s %9s %9s %9s %9s %9s %9s %10s %7s %s\n' mode \
-    rr0_p50 rr0_p99 rr100_p50 rr100_p99 rr1000_p50 rr1000_p99 \
+printf '%-16s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %10s %7s %s\n' mode \
+    rr0_p50 rr0_p99 rr100_p50 rr100_p99 rr500_p50 rr500_p99 \
+    rr1000_p50 rr1000_p99 \
     rr1000f_p50 rr1000f_p99 bulk \
     ckpt/s "stop_mean_us stop_p99_us stop_max_us bytes_mean dirty_pages_last"
 measure unprotected

@@ -10,6 +10,11 @@
 # bytes of a checkpoint's header fields instead and recomputes its CRC, so
 # that the secondary's checks of type, epoch, lengths and reserved fields
 # are reached, and a changed length frames the rest of the stream anew.
+# Then KT_FUZZ_DISK_RUNS (default 3) runs replicate the guest's disk, each
+# secondary with an image of its own, and the proxy (--fuzz-vmstate
+# --fuzz-at vdisk0) replaces bytes of one checkpoint's replicated-disk
+# records (type, id, offset, length): the secondary acknowledges it, then
+# must refuse to apply it (and never run from that copy) or apply it.
 # One guest is protected KT_FUZZ_RUNS times (default 12),
 # each time by a new secondary, each time with another seed; the guest
 # sends UDP flat out and writes to its (shared) disk, so both kinds of
@@ -40,22 +45,36 @@ kt_log "seed $seed (KT_FUZZ_SEED to repeat)"
 
 refused=0
 hrefused=0
+drefused=0
+disk_runs=${KT_FUZZ_DISK_RUNS:-3}
 i=1
-while [ $i -le "$runs" ]; do
+while [ $i -le $((runs + disk_runs)) ]; do
     sec=s$i
     kt_pair_tap "$ns" "kt$i"
-    # shellcheck disable=SC2086  # $disk is a list of arguments
-    KT_TAP=kt$i kt_qemu "$ns" "$sec" "$append" $disk -incoming defer
-    sec_pid=$KT_QEMU_PID
     kind=outputs
     [ $((i % 2)) = 0 ] && kind=header
+    fuzz="--fuzz-$kind $((seed + i))"
+    sec_disk=$disk
+    wait_s=10
+    if [ $i -gt "$runs" ]; then
+        kind=disk
+        fuzz="--fuzz-vmstate $((seed + i)) --fuzz-at vdisk0"
+        kt_disk 64M "$KT_DIR/$sec.img"
+        sec_disk=$KT_DISK
+        wait_s=40    # the disk is copied first
+        kt_qmp q0 migrate-set-parameters \
+            '{"x-kemari-replicated-disks": ["vdisk0"]}' >/dev/null ||
+            kt_die "run $i: cannot replicate vdisk0"
+    fi
+    # shellcheck disable=SC2086  # $sec_disk is a list of arguments
+    KT_TAP=kt$i kt_qemu "$ns" "$sec" "$append" $sec_disk -incoming defer
+    sec_pid=$KT_QEMU_PID
     kt_qmp "$sec" migrate-set-capabilities "$caps" >/dev/null &&
         kt_qmp "$sec" migrate-incoming \
             "{\"uri\":\"tcp:127.0.0.1:$((4600 + i))\"}" >/dev/null ||
         kt_die "run $i: the secondary does not listen"
     kt_bg "$ns" "$KT_DIR/proxy-$i.out" "$KEMARI_KSEQ" proxy $((4700 + i)) \
-        127.0.0.1 $((4600 + i)) --marker KMRI --marker-count 5 \
-        "--fuzz-$kind" $((seed + i))
+        127.0.0.1 $((4600 + i)) --marker KMRI --marker-count 5 $fuzz
     proxy_pid=$KT_BG_PID
     sleep 0.3
     # the previous session may still be ending: retry for 5 s
@@ -69,7 +88,7 @@ while [ $i -le "$runs" ]; do
     # the mutated checkpoint is the 6th: give it time to arrive
     n=0
     st=""
-    while [ $n -lt 100 ]; do
+    while [ $n -lt $((wait_s * 10)) ]; do
         st=$(kt_kemari_field "$sec" state)
         [ "$st" = primary-lost ] && break
         [ "$st" = protected ] && [ "$(kt_kemari_field "$sec" epoch)" -ge 10 ] \
@@ -77,8 +96,8 @@ while [ $i -le "$runs" ]; do
         sleep 0.1
         n=$((n + 1))
     done
-    what=$(grep -E '(outputs|header) byte' "$KT_DIR/proxy-$i.out" |
-           tr '\n' ';')
+    what=$(grep -E '(outputs|header|vmstate) byte|not mutated' \
+           "$KT_DIR/proxy-$i.out" | tr '\n' ';')
     if ! kill -0 "$sec_pid" 2>/dev/null; then
         kt_fail "run $i: the secondary died (${what:-nothing mutated}): $(
             tail -n 3 "$KT_DIR/$sec.stderr")"
@@ -88,6 +107,15 @@ while [ $i -le "$runs" ]; do
         refused=$((refused + 1))
         [ "$kind" = header ] && hrefused=$((hrefused + 1))
         kt_pass "run $i ($kind): refused, up: $(kt_kemari_field "$sec" error) (${what})"
+        if [ "$kind" = disk ]; then
+            drefused=$((drefused + 1))
+            # it acknowledged the checkpoint, then applied part of it
+            if err=$(kt_qmp "$sec" x-kemari-failover 2>&1); then
+                kt_fail "run $i: a secondary that applied part of a bad checkpoint failed over"
+            else
+                kt_pass "run $i: its failover is refused: $err"
+            fi
+        fi
     else
         kt_pass "run $i ($kind): state $st, up (${what:-nothing mutated})"
     fi
@@ -104,11 +132,15 @@ while [ $i -le "$runs" ]; do
     i=$((i + 1))
 done
 
-kt_check "at least one secondary refused a mutated checkpoint ($refused of $runs)" \
+kt_check "at least one secondary refused a mutated checkpoint ($refused of $((runs + disk_runs)))" \
     test "$refused" -ge 1
 if [ "$runs" -ge 2 ]; then
     kt_check "at least one secondary refused a mutated header ($hrefused of $((runs / 2)))" \
         test "$hrefused" -ge 1
+fi
+if [ "$disk_runs" -ge 1 ]; then
+    kt_check "at least one secondary refused mutated disk records ($drefused of $disk_runs)" \
+        test "$drefused" -ge 1
 fi
 kt_check "the primary is up" kill -0 "$pri_pid"
 u0=$(kt_status_field "$KT_DIR/udp.status" highest)

@@ -27,7 +27,7 @@
  * Between two programs (damages a stream for robustness tests):
  *   kseq proxy LISTEN-PORT ADDR PORT [--flip-after N] [--cut-after N]
  *              [--spoil-checkpoint BYTE] [--fuzz-outputs SEED]
- *              [--fuzz-header SEED]
+ *              [--fuzz-header SEED] [--fuzz-vmstate SEED --fuzz-at STRING]
  *              [--marker STRING --marker-count K]
  *
  * Observers print one summary line of key=value pairs and exit 0 only
@@ -193,6 +193,8 @@ struct opts {
     long spoil;          /* proxy: spoil a Kemari checkpoint (0: never) */
     long fuzz_seed;      /* proxy: mutate a checkpoint's outputs (-1) */
     long fuzz_header;    /* proxy: mutate a checkpoint's header (-1) */
+    long fuzz_vmstate;   /* proxy: mutate a checkpoint's vmstate (-1)... */
+    const char *fuzz_at; /* ...around this string in it */
     const char *marker;  /* proxy: offsets count from this string's... */
     long marker_count;   /* ...K-th occurrence (default 1) */
     const char *log;
@@ -220,6 +222,7 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
     o->cut_after = -1;
     o->fuzz_seed = -1;
     o->fuzz_header = -1;
+    o->fuzz_vmstate = -1;
     o->bytes = 64L << 20;
     o->block = 64L << 10;
     for (i = 0; i < argc; i++) {
@@ -267,6 +270,13 @@ parse_opts(int argc, char **argv, struct opts *o, char **pos, int maxpos)
             o->fuzz_seed = parse_num(v, "--fuzz-outputs", 0, LONG_MAX);
         } else if (!strcmp(a, "--fuzz-header")) {
             o->fuzz_header = parse_num(v, "--fuzz-header", 0, LONG_MAX);
+        } else if (!strcmp(a, "--fuzz-vmstate")) {
+            o->fuzz_vmstate = parse_num(v, "--fuzz-vmstate", 0, LONG_MAX);
+        } else if (!strcmp(a, "--fuzz-at")) {
+            if (!*v) {
+                die_usage("--fuzz-at needs a string");
+            }
+            o->fuzz_at = v;
         } else if (!strcmp(a, "--cut-after")) {
             o->cut_after = parse_num(v, "--cut-after", 0, LONG_MAX);
         } else if (!strcmp(a, "--log")) {
@@ -1508,6 +1518,13 @@ put_be64_at(uint8_t *p, uint64_t v)
  * the secondary's checks of the fields themselves are reached.  A length
  * changed that way frames the stream differently: what follows is read
  * as something else, which must be refused too.
+ *
+ * --fuzz-vmstate SEED --fuzz-at STRING does it to the first checkpoint
+ * from there on whose vmstate holds STRING (e.g. a replicated disk's id,
+ * in its records): 1 to 4 bytes from 2 before STRING to 12 after it
+ * (record type, id length, id, offset, length) are replaced and the
+ * checksum recomputed; the secondary acknowledges such a checkpoint and
+ * must then refuse to apply it, or apply it, and stay up.
  */
 #define KMRI_HDR 64
 #define KMRI_CHECKPOINT 2
@@ -1523,9 +1540,12 @@ kmri_msg_len(const uint8_t *hdr)
 
 struct spoiler {
     int byte;               /* the replacement; 0: off */
-    int fuzz;               /* 1: --fuzz-outputs, 2: --fuzz-header */
+    int fuzz;               /* 1: --fuzz-outputs, 2: --fuzz-header, */
+                            /* 3: --fuzz-vmstate around at */
+    const char *at;
     uint64_t rng;           /* its xorshift state */
     int done;
+    int skipped;            /* --fuzz-vmstate: messages passed on */
     uint8_t hdr[KMRI_HDR];  /* the marked message's header */
     int target_known;
     uint64_t target;        /* stream offset of the message to spoil */
@@ -1594,6 +1614,79 @@ fuzz_byte(uint8_t *p, uint64_t r)
         *p = 0;
         break;
     }
+}
+
+/* Where STRING first occurs in LEN bytes at P, or NULL. */
+static uint8_t *
+find_bytes(uint8_t *p, uint64_t len, const char *string)
+{
+    size_t slen = strlen(string);
+    uint64_t k;
+
+    for (k = 0; len >= slen && k <= len - slen; k++) {
+        if (!memcmp(p + k, string, slen)) {
+            return p + k;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * --fuzz-vmstate: the held messages that are complete, in order, are
+ * sent on to FD untouched until a checkpoint has STRING in its vmstate
+ * far enough from both ends; that one is mutated and the rest held kept
+ * for the caller to send.  Gives up after 200 messages.  Returns 1 when
+ * done, 0 while waiting for more bytes, -1 when FD fails.
+ */
+static int
+spoiler_ready_vmstate(struct spoiler *sp, int fd)
+{
+    size_t alen = strlen(sp->at);
+
+    while (sp->len >= KMRI_HDR && sp->len >= kmri_msg_len(sp->hold)) {
+        uint64_t vm = be64_at(sp->hold + 32), total = kmri_msg_len(sp->hold);
+        uint8_t *hit = NULL;
+        int m, nm;
+
+        if (be32_at(sp->hold + 8) == KMRI_CHECKPOINT) {
+            hit = find_bytes(sp->hold + KMRI_HDR, vm, sp->at);
+        }
+        if (hit && hit - sp->hold >= KMRI_HDR + 2 &&
+            (uint64_t)(hit - sp->hold) + alen + 12 <= KMRI_HDR + vm) {
+            nm = 1 + (int)(fuzz_next(sp) % 4);
+            for (m = 0; m < nm; m++) {
+                uint64_t r = fuzz_next(sp);
+                uint8_t *at = hit - 2 + (r >> 8) % (alen + 14);
+                uint8_t was = *at;
+
+                fuzz_byte(at, r);
+                fprintf(stderr, "kseq proxy: vmstate byte %+d from \"%s\" "
+                        "in the message at byte %" PRIu64 ": 0x%02x -> "
+                        "0x%02x\n", (int)(at - hit), sp->at, sp->target, was,
+                        *at);
+            }
+            put_be64_at(sp->hold + total - 8,
+                        kmri_sum_pieces(kmri_sum_pieces(0, sp->hold +
+                                                        KMRI_HDR, vm),
+                                        sp->hold + KMRI_HDR + vm,
+                                        total - KMRI_HDR - vm - 8));
+            sp->done = 1;
+            return 1;
+        }
+        if (++sp->skipped >= 200) {
+            fprintf(stderr, "kseq proxy: \"%s\" in none of 200 messages: "
+                    "not mutated\n", sp->at);
+            sp->done = 1;
+            return 1;
+        }
+        if (write_all(fd, sp->hold, (size_t)total) < 0) {
+            return -1;
+        }
+        memmove(sp->hold, sp->hold + total, sp->len - (size_t)total);
+        sp->len -= (size_t)total;
+        sp->target += total;
+    }
+    return 0;
 }
 
 /* Whether the held message is complete; if so, spoils it. */
@@ -1688,7 +1781,7 @@ cmd_proxy(int argc, char **argv)
     uint64_t fwd = 0, back = 0, base = 0;
     size_t mlen = 0, matched = 0;
     long seen = 0;
-    int lfd, cfd, sfd, one = 1, flipped = 0, cut = 0, armed;
+    int lfd, cfd, sfd, one = 1, flipped = 0, cut = 0, armed, r;
     struct spoiler sp = { 0 };
 
     if (parse_opts(argc, argv, &o, pos, 3) != 3) {
@@ -1722,13 +1815,22 @@ cmd_proxy(int argc, char **argv)
     }
     armed = !o.marker;
     sp.byte = (int)o.spoil;
-    if (o.fuzz_seed >= 0 && o.fuzz_header >= 0) {
-        fprintf(stderr, "kseq: --fuzz-outputs or --fuzz-header, not both\n");
+    if ((o.fuzz_seed >= 0) + (o.fuzz_header >= 0) + (o.fuzz_vmstate >= 0) >
+        1) {
+        fprintf(stderr, "kseq: one of --fuzz-outputs, --fuzz-header, "
+                "--fuzz-vmstate\n");
         return 2;
     }
-    sp.fuzz = o.fuzz_seed >= 0 ? 1 : o.fuzz_header >= 0 ? 2 : 0;
+    if ((o.fuzz_vmstate >= 0) != !!o.fuzz_at) {
+        fprintf(stderr, "kseq: --fuzz-vmstate and --fuzz-at go together\n");
+        return 2;
+    }
+    sp.fuzz = o.fuzz_seed >= 0 ? 1 : o.fuzz_header >= 0 ? 2 :
+              o.fuzz_vmstate >= 0 ? 3 : 0;
+    sp.at = o.fuzz_at;
     sp.rng = 0x9e3779b97f4a7c15ULL ^
-             (uint64_t)(sp.fuzz == 2 ? o.fuzz_header : o.fuzz_seed);
+             (uint64_t)(sp.fuzz == 2 ? o.fuzz_header :
+                        sp.fuzz == 3 ? o.fuzz_vmstate : o.fuzz_seed);
     if (o.marker && (sp.byte || sp.fuzz)) {
         /* the marker is the header's first bytes, maybe split off */
         memcpy(sp.hdr, o.marker, mlen < KMRI_HDR ? mlen : KMRI_HDR);
@@ -1779,7 +1881,13 @@ cmd_proxy(int argc, char **argv)
                         cut = 1;
                         break;
                     }
-                    if (spoiler_ready(&sp)) {
+                    r = sp.fuzz == 3 ? spoiler_ready_vmstate(&sp, p[1].fd)
+                                     : spoiler_ready(&sp);
+                    if (r < 0) {
+                        cut = 1;
+                        break;
+                    }
+                    if (r) {
                         if (write_all(p[1].fd, sp.hold, sp.len) < 0) {
                             cut = 1;
                             break;
