@@ -1,28 +1,30 @@
 #!/bin/sh
 # engine-fuzz.sh - the secondary survives malformed checkpoints.
 #
-# The outputs of a checkpoint (the held packets and disk requests) are
-# parsed by the secondary before it acknowledges the checkpoint.  Here a
-# proxy between primary and secondary (kseq proxy --fuzz-outputs) replaces
-# 1 to 4 bytes of one checkpoint's outputs, half of them among the section
-# and record headers, and recomputes the checksum, so the damage reaches
-# the parsers.  Every other run (kseq proxy --fuzz-header) replaces 1 to 4
-# bytes of a checkpoint's header fields instead and recomputes its CRC, so
-# that the secondary's checks of type, epoch, lengths and reserved fields
-# are reached, and a changed length frames the rest of the stream anew.
-# Then KT_FUZZ_DISK_RUNS (default 3) runs replicate the guest's disk, each
-# secondary with an image of its own, and the proxy (--fuzz-vmstate
-# --fuzz-at vdisk0) replaces bytes of one checkpoint's replicated-disk
-# records (type, id, offset, length): the secondary acknowledges it, then
-# must refuse to apply it (and never run from that copy) or apply it.
-# One guest is protected KT_FUZZ_RUNS times (default 12),
-# each time by a new secondary, each time with another seed; the guest
-# sends UDP flat out and writes to its (shared) disk, so both kinds of
-# outputs are there.  Every secondary must either refuse the checkpoint
-# with an error, staying up and answering QMP, or take it (a packet's
-# payload bytes are not checked); never crash.  At least one must refuse.
-# The primary must declare each secondary lost, continue alone and be
-# protected again, and its guest must run on.
+# One guest is protected again and again, each time by a new secondary
+# through a proxy (kseq proxy) that damages one checkpoint, each time with
+# another seed.  The guest sends UDP flat out and writes to its disk, so
+# both kinds of outputs are there.
+#   - KT_FUZZ_RUNS runs (default 12), the disk shared.  Odd runs: the
+#     proxy (--fuzz-outputs) replaces 1 to 4 bytes of the checkpoint's
+#     outputs (the held packets and disk requests, parsed by the
+#     secondary before it acknowledges), half of them among the section
+#     and record headers, and recomputes the checksum, so the damage
+#     reaches the parsers.  Even runs (--fuzz-header): 1 to 4 bytes of its
+#     header fields, CRC recomputed, so that the checks of type, epoch,
+#     lengths and reserved fields are reached; a changed length frames
+#     the rest of the stream anew.
+#   - Then KT_FUZZ_DISK_RUNS runs (default 3) replicate the disk, each
+#     secondary with an image of its own, and the proxy (--fuzz-vmstate
+#     --fuzz-at vdisk0) damages one checkpoint's replicated-disk records
+#     (type, id, offset, length): the secondary acknowledges it, then must
+#     refuse to apply it and refuse failover from that copy, or apply it.
+# Every secondary must either refuse the checkpoint with an error,
+# staying up and answering QMP, or take it (a packet's payload bytes are
+# not checked); never crash.  At least one must refuse, at least one
+# header and at least one set of disk records.  The primary must declare
+# each secondary lost, continue alone and be protected again, and its
+# guest must run on.
 . "${top_srcdir:-.}/tests/lib/testlib.sh"
 
 kt_require_env

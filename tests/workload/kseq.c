@@ -1538,10 +1538,28 @@ kmri_msg_len(const uint8_t *hdr)
     return be32_at(hdr + 8) == KMRI_CHECKPOINT ? n + 8 : n;
 }
 
+/* Recomputes the trailing checksum of the whole checkpoint at MSG. */
+static void
+kmri_resum(uint8_t *msg)
+{
+    uint64_t vm = be64_at(msg + 32), total = kmri_msg_len(msg);
+
+    put_be64_at(msg + total - 8,
+                kmri_sum_pieces(kmri_sum_pieces(0, msg + KMRI_HDR, vm),
+                                msg + KMRI_HDR + vm,
+                                total - KMRI_HDR - vm - 8));
+}
+
+enum fuzz_kind {
+    FUZZ_NONE,
+    FUZZ_OUTPUTS,           /* --fuzz-outputs */
+    FUZZ_HEADER,            /* --fuzz-header */
+    FUZZ_VMSTATE,           /* --fuzz-vmstate around at */
+};
+
 struct spoiler {
     int byte;               /* the replacement; 0: off */
-    int fuzz;               /* 1: --fuzz-outputs, 2: --fuzz-header, */
-                            /* 3: --fuzz-vmstate around at */
+    enum fuzz_kind fuzz;
     const char *at;
     uint64_t rng;           /* its xorshift state */
     int done;
@@ -1665,11 +1683,7 @@ spoiler_ready_vmstate(struct spoiler *sp, int fd)
                         "0x%02x\n", (int)(at - hit), sp->at, sp->target, was,
                         *at);
             }
-            put_be64_at(sp->hold + total - 8,
-                        kmri_sum_pieces(kmri_sum_pieces(0, sp->hold +
-                                                        KMRI_HDR, vm),
-                                        sp->hold + KMRI_HDR + vm,
-                                        total - KMRI_HDR - vm - 8));
+            kmri_resum(sp->hold);
             sp->done = 1;
             return 1;
         }
@@ -1709,7 +1723,7 @@ spoiler_ready(struct spoiler *sp)
         sp->done = 1;
         return 1;
     }
-    if (sp->fuzz == 2) {
+    if (sp->fuzz == FUZZ_HEADER) {
         int m, nm = 1 + (int)(fuzz_next(sp) % 4);
 
         for (m = 0; m < nm; m++) {
@@ -1722,7 +1736,7 @@ spoiler_ready(struct spoiler *sp)
                     at, was, sp->hold[at]);
         }
         put_be32_at(sp->hold + 60, crc32_of(sp->hold, 60));
-    } else if (sp->fuzz && total > KMRI_HDR + vm + 8) {
+    } else if (sp->fuzz == FUZZ_OUTPUTS && total > KMRI_HDR + vm + 8) {
         uint64_t olen = total - KMRI_HDR - vm - 8;
         int m, nm = 1 + (int)(fuzz_next(sp) % 4);
 
@@ -1738,20 +1752,13 @@ spoiler_ready(struct spoiler *sp)
                     PRIu64 ": 0x%02x -> 0x%02x\n", at - KMRI_HDR - vm, olen,
                     was, sp->hold[at]);
         }
-        put_be64_at(sp->hold + total - 8,
-                    kmri_sum_pieces(kmri_sum_pieces(0, sp->hold + KMRI_HDR,
-                                                    vm),
-                                    sp->hold + KMRI_HDR + vm, olen));
-    } else if (sp->fuzz) {
+        kmri_resum(sp->hold);
+    } else if (sp->fuzz == FUZZ_OUTPUTS) {
         fprintf(stderr, "kseq proxy: the message at byte %" PRIu64
                 " has no outputs: not mutated\n", sp->target);
     } else if (vm > 0) {
         sp->hold[KMRI_HDR + vm - 1] = (uint8_t)sp->byte;
-        put_be64_at(sp->hold + total - 8,
-                    kmri_sum_pieces(kmri_sum_pieces(0, sp->hold + KMRI_HDR,
-                                                    vm),
-                                    sp->hold + KMRI_HDR + vm,
-                                    total - KMRI_HDR - vm - 8));
+        kmri_resum(sp->hold);
         fprintf(stderr, "kseq proxy: spoiled the checkpoint at byte %" PRIu64
                 " (%" PRIu64 " bytes of vmstate)\n", sp->target, vm);
     } else {
@@ -1825,12 +1832,14 @@ cmd_proxy(int argc, char **argv)
         fprintf(stderr, "kseq: --fuzz-vmstate and --fuzz-at go together\n");
         return 2;
     }
-    sp.fuzz = o.fuzz_seed >= 0 ? 1 : o.fuzz_header >= 0 ? 2 :
-              o.fuzz_vmstate >= 0 ? 3 : 0;
+    sp.fuzz = o.fuzz_seed >= 0 ? FUZZ_OUTPUTS :
+              o.fuzz_header >= 0 ? FUZZ_HEADER :
+              o.fuzz_vmstate >= 0 ? FUZZ_VMSTATE : FUZZ_NONE;
     sp.at = o.fuzz_at;
     sp.rng = 0x9e3779b97f4a7c15ULL ^
-             (uint64_t)(sp.fuzz == 2 ? o.fuzz_header :
-                        sp.fuzz == 3 ? o.fuzz_vmstate : o.fuzz_seed);
+             (uint64_t)(sp.fuzz == FUZZ_HEADER ? o.fuzz_header :
+                        sp.fuzz == FUZZ_VMSTATE ? o.fuzz_vmstate :
+                        o.fuzz_seed);
     if (o.marker && (sp.byte || sp.fuzz)) {
         /* the marker is the header's first bytes, maybe split off */
         memcpy(sp.hdr, o.marker, mlen < KMRI_HDR ? mlen : KMRI_HDR);
@@ -1881,8 +1890,9 @@ cmd_proxy(int argc, char **argv)
                         cut = 1;
                         break;
                     }
-                    r = sp.fuzz == 3 ? spoiler_ready_vmstate(&sp, p[1].fd)
-                                     : spoiler_ready(&sp);
+                    r = sp.fuzz == FUZZ_VMSTATE
+                        ? spoiler_ready_vmstate(&sp, p[1].fd)
+                        : spoiler_ready(&sp);
                     if (r < 0) {
                         cut = 1;
                         break;
