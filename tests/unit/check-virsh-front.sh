@@ -4,7 +4,8 @@
 # every command and option that is not ours reaches virsh unchanged
 # (also words with spaces, and no command at all: the shell); the four
 # kemari-* commands become kemari(1) calls; the peer comes from --peer or
-# the domain's <kemari> metadata; failures say "error: ..." and exit 1.
+# the domain's <kemari> metadata (this node skipped); failures say
+# "error: ..." and exit 1.
 front=${top_srcdir:-.}/libvirt-driver/virsh-kemari
 dir=$(mktemp -d /tmp/kemari-virsh-front.XXXXXX) || exit 1
 trap 'rm -rf "$dir"' EXIT
@@ -21,6 +22,9 @@ if [ "$1" = metadata ]; then
     case $2 in
     web1) echo "<kemari:kemari xmlns:kemari='x'><kemari:peer node='node-b'/></kemari:kemari>" ;;
     nopeer) echo "<kemari:kemari xmlns:kemari='x'/>" ;;
+    both) echo "<kemari:kemari xmlns:kemari='x'><kemari:peer node='node-a'/><kemari:peer node='node-c'/></kemari:kemari>" ;;
+    self) printf '%s\n' "<kemari:kemari xmlns:kemari='x'>" \
+        "  <kemari:peer node='node-a'/>" "</kemari:kemari>" ;;
     *) echo "error: failed to get domain '$2'" >&2; exit 1 ;;
     esac
 fi
@@ -33,7 +37,9 @@ echo >> "$STUB_DIR/kemari.args"
 case $2 in
 refused) echo "kemari: refused: the VM does not run on this node" >&2; exit 4 ;;
 esac
-[ "$1" = status ] && echo " VM    ROLE     STATE"
+# this node is node-a
+[ "$1" = status ] && printf '%s\n' \
+    "node node-a (id 1)  membership joined  quorum yes" " VM    ROLE     STATE"
 exit 0
 STUB
 chmod +x "$dir/virsh" "$dir/kemari"
@@ -65,6 +71,8 @@ expect "kemari-start with --peer" kemari "[start][web1][--peer][node-c]" \
     sh "$front" kemari-start web1 --peer node-c
 expect "kemari-start, peer from metadata" kemari "[start][web1][--peer][node-b]" \
     sh "$front" kemari-start web1
+expect "kemari-start skips this node among the metadata's peers" kemari \
+    "[start][both][--peer][node-c]" sh "$front" kemari-start both
 expect "kemari-start passes --no-wait and --timeout" kemari \
     "[start][web1][--peer][node-b][--no-wait][--timeout][30]" \
     sh "$front" kemari-start web1 --no-wait --timeout 30
@@ -86,6 +94,9 @@ out=$(sh "$front" kemari-stop refused 2>&1)
 out=$(sh "$front" kemari-start nopeer 2>&1)
 [ $? = 1 ] && echo "$out" | grep -q "^error: domain 'nopeer' names no peer" &&
     ok "no peer anywhere: error" || nok "no peer: $out"
+out=$(sh "$front" kemari-start self 2>&1)
+[ $? = 1 ] && [ "$out" = "error: domain 'self' names no peer but this node ('node-a') in its <kemari> metadata: use --peer" ] &&
+    ok "only this node as peer: error" || nok "only this node: $out"
 out=$(sh "$front" kemari-start missing 2>&1)
 [ $? = 1 ] && echo "$out" | grep -q "^error: error: failed to get domain\|^error: failed to get domain" &&
     ok "unknown domain: virsh's error" || nok "unknown domain: $out"
