@@ -408,6 +408,19 @@ add_disk_state_dir(struct kd_vm *vm, JsonObject *args)
                                   dir ? dir : "");
 }
 
+/* The x-kemari-replicated-disks argument: the VM's list, maybe empty. */
+static void
+add_replicated_disks(const struct kd_vm_opts *o, JsonObject *args)
+{
+    JsonArray *disks = json_array_new();
+    unsigned i;
+
+    for (i = 0; o->replicated && o->replicated[i]; i++) {
+        json_array_add_string_element(disks, o->replicated[i]);
+    }
+    json_object_set_array_member(args, "x-kemari-replicated-disks", disks);
+}
+
 /*
  * The engine's parameters: the VM's own settings, else kemari.conf's.
  * The replicated disks are always set, so that a list left from an
@@ -417,9 +430,7 @@ static JsonObject *
 protection_params(const struct conf *c, const struct kd_vm_opts *o)
 {
     JsonObject *args = json_object_new();
-    JsonArray *disks = json_array_new();
     int mode = o->ckpt_mode >= 0 ? o->ckpt_mode : (int)c->ckpt_mode;
-    unsigned i;
 
     json_object_set_string_member(args, "x-kemari-mode",
                                   mode == CONF_CKPT_PERIODIC
@@ -430,10 +441,7 @@ protection_params(const struct conf *c, const struct kd_vm_opts *o)
                                own_or(o->max_interval_ms, c->max_interval_ms));
     json_object_set_int_member(args, "x-kemari-ack-timeout",
                                own_or(o->ack_timeout_ms, c->ack_timeout_ms));
-    for (i = 0; o->replicated && o->replicated[i]; i++) {
-        json_array_add_string_element(disks, o->replicated[i]);
-    }
-    json_object_set_array_member(args, "x-kemari-replicated-disks", disks);
+    add_replicated_disks(o, args);
     return args;
 }
 
@@ -1081,12 +1089,37 @@ adopt_reply(struct kd_vm *q, const struct qmpc_msg *reply, const GError *error,
     }
 }
 
+/*
+ * A QEMU that runs the guest here learns its replicated disks and their
+ * state directory at once, not only when protection starts: a QEMU
+ * started again (after a crash, say) whose guest has not written to a
+ * disk yet takes up the disk's activity log as its resync bitmap, so
+ * that the other copy comes back with an incremental resync.
+ */
+static void
+arm_disk_state(struct kd_vm *vm)
+{
+    JsonObject *args;
+
+    if (!vm->opts.replicated) {
+        return;
+    }
+    args = json_object_new();
+    add_replicated_disks(&vm->opts, args);
+    add_disk_state_dir(vm, args);
+    qemu_cmd(vm, "migrate-set-parameters", args, NULL);
+    json_object_unref(args);
+}
+
 void
 kd_vm_qemu_connected(struct kd_vm *vm)
 {
     const struct kd_backend *be = vm->kd->backend;
     g_autoptr(GError) err = NULL;
 
+    if (vm->fsm->state != VMFSM_INCOMING) {
+        arm_disk_state(vm);
+    }
     be->command(vm, "query-uuid", NULL, uuid_reply, vm, NULL);
     be->command(vm, "query-kvm", NULL, kvm_reply, vm, NULL);
     if (vm->fsm->state == VMFSM_INCOMING) {

@@ -18,6 +18,13 @@
 #   6. The same after damaging b.img's state file: a full copy.
 #   7. A last failover onto b.img: the UDP sequence, the TCP connection
 #      and every reported disk record, read from b.img, are intact.
+#   8. B's QEMU, running the guest alone, is killed and started again on
+#      b.img (paused, given its parameters, then let go: the guest boots
+#      afresh).  It takes up b.img's activity log, kept on stable storage
+#      since the failover, as its resync bitmap: a.img comes back with an
+#      incremental resync, and the images compare equal.
+#   9. The same restart, but the guest writes before the parameters come:
+#      the log is not taken up, and a.img comes back with a full copy.
 # Both images start with 96 MiB of random bytes (different on each), so a
 # full copy sends most of the disk;
 # each copy's bytes are checked and printed against the disk's size.
@@ -182,5 +189,56 @@ rs_failover q5 "B fails over at last"
 rs_progress "B alone at last"
 KT_IMG=$b_img
 kt_verdicts "$tcp_pid" "$KT_UDP_PID" "$KT_DISK_PID" "four failovers"
-rs_kill "$q5"
+
+# rs_restart NAME TAP EARLY PID...: the QEMUs PID are killed, and B's
+# QEMU runs on b.img once more, as after a crash; EARLY=yes: its
+# parameters come before the guest runs.  The observers are started again
+# for the new boot's disk records.
+rs_restart() {
+    _name=$1 _tap=$2 _early=$3
+    shift 3
+    for _p in "$@"; do
+        rs_kill "$_p"
+    done
+    kt_stop "$KT_UDP_PID"
+    kt_stop "$KT_DISK_PID"
+    rm -f "$KT_DIR/udp.status" "$KT_DIR/disk.status" "$KT_DIR/disk.reports"
+    kt_observers "$ns"
+    kt_pair_tap "$ns" "$_tap"
+    kt_disk "$size" "$b_img"
+    if [ "$_early" = yes ]; then
+        # shellcheck disable=SC2086  # $KT_DISK is a list of arguments
+        KT_TAP=$_tap kt_qemu "$ns" "$_name" "$append" $KT_DISK -S
+        rs_params "$_name" "$sb"
+        kt_qmp "$_name" cont >/dev/null
+    else
+        # shellcheck disable=SC2086  # $KT_DISK is a list of arguments
+        KT_TAP=$_tap kt_qemu "$ns" "$_name" "$append" $KT_DISK
+    fi
+    RS_PID=$KT_QEMU_PID
+    kt_check "$_name: the guest boots again" \
+        kt_wait_console "$_name" KEMARI-GUEST-READY 180
+    if [ "$_early" != yes ]; then
+        rs_progress "$_name written to"
+        rs_params "$_name" "$sb"
+    fi
+    rs_progress "$_name alone"
+}
+
+# 8. B's QEMU dies while it runs the guest alone; started again, it
+# resyncs a.img from b.img's activity log
+rs_restart q6 kt6 yes "$q5"
+q6=$RS_PID
+rs_return q6 q7 "$a_img" "$sa" kt7 4467 \
+    "B to A after B's QEMU was restarted" true
+q7=$RS_PID
+
+# 9. the same when the guest wrote before the parameters: a full copy
+rs_restart q8 kt8 no "$q7" "$q6"
+q8=$RS_PID
+rs_return q8 q9 "$a_img" "$sa" kt9 4469 \
+    "B to A after B's QEMU was restarted and wrote unlogged" false
+q9=$RS_PID
+rs_kill "$q9"
+rs_kill "$q8"
 kt_finish

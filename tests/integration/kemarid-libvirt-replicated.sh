@@ -16,7 +16,16 @@
 #     node2, and the two nodes' images compare equal byte for byte;
 #   - node1 is killed: node2 fails over with its own copy, and the
 #     UDP/TCP/disk observers (the disk read from node2's image) saw
-#     nothing lost.
+#     nothing lost;
+#   - while node1 is away, node2's QEMU is killed too and the domain is
+#     started again on node2 (the guest boots afresh).  kemarid gives the
+#     new QEMU its replicated disk and state directory as soon as it sees
+#     it run, before the guest writes, so the QEMU takes up the disk's
+#     activity log (kept on stable storage since the failover) as its
+#     resync bitmap;
+#   - node1 comes back and `kemari start` protects vm1 onto it again:
+#     node1's image is resynchronised, not copied whole, and the images
+#     compare equal.
 . "${top_srcdir:-.}/tests/lib/testlib.sh"
 . "${top_srcdir:-.}/tests/lib/cluster.sh"
 . "${top_srcdir:-.}/tests/lib/libvirt.sh"
@@ -42,7 +51,7 @@ head -c "$((size_mb - 128))M" /dev/urandom >> "$img1"
 head -c "${size_mb}M" /dev/urandom > "$img2"
 
 ns="<kemari:kemari xmlns:kemari='https://kemari.dev/xmlns/libvirt/1.0'>"
-meta="<metadata>$ns<kemari:peer node='node2'/><kemari:checkpoint max-interval-ms='200'/><kemari:storage mode='replicated'/></kemari:kemari></metadata>"
+meta="<metadata>$ns<kemari:peer node='node1'/><kemari:peer node='node2'/><kemari:checkpoint max-interval-ms='200'/><kemari:storage mode='replicated'/></kemari:kemari></metadata>"
 shared="<metadata>$ns<kemari:peer node='node2'/></kemari:kemari></metadata>"
 
 kl_domxml vmshared "$shared" > "$KT_DIR/vmshared.xml"
@@ -125,6 +134,45 @@ kt_check "node2's kemarid runs vm1 as primary" kd_wait_field 2 role primary 10
 sleep 2
 KT_IMG=$img2
 kt_verdicts "$tcp_pid" "$udp_pid" "$disk_pid" "the failover"
+
+# node2's QEMU dies while node1 is away; vm1 is started again on node2
+# shellcheck disable=SC2046  # a list of pids
+kill -9 $(kl_qemu_pids 2) 2>/dev/null
+kt_check "node2's kemarid sees vm1 stop" kd_wait_field 2 state STOPPED 30
+: > "$(kl_console 2 vm1)"
+out=$(kl_virsh 2 start vm1 2>&1) || kt_fail "vm1 did not start again: $out"
+kt_check "vm1 boots again on node2" kl_wait_ready 2 vm1 180
+kt_check "node2's kemarid finds it" kd_wait_field 2 state UNPROTECTED 30
+
+# node1 comes back: an incremental resync from the log node2's new QEMU
+# took up
+kc_restore_link 1
+kc_corosync_start 1 || kt_fail "node1: corosync did not restart"
+kl_prepare 1 || kt_fail "node1: no namespaces"
+kd_libvirt_hook 1 || kt_fail "node1: cannot install the hook"
+kl_start 1 || kt_fail "node1: libvirtd did not restart"
+kd_start 1 || kt_fail "node1: kemarid did not restart"
+kd_wait_eligible 2 1 60 || kt_fail "node2 does not see node1: $(km 2 nodes)"
+out=$(km 2 start vm1 --peer node1 --timeout 240 2>&1)
+kt_check "node2 protects vm1 again, onto node1: $(echo "$out" | head -n 1)" \
+    kd_wait_field 2 state PROTECTED 10
+line=$(km 2 status vm1 | grep 'disk virtio-disk0')
+kt_check "kemari status: $line" kt_has "$line" 'in sync .resync .* sent'
+copied=$(km 2 --json status vm1 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["vms"][0]["engine"]["disks"][0]
+print(d["copied"] if d.get("incremental") else "full")' 2>/dev/null)
+kt_check "the copy onto node1 was incremental, $copied bytes sent, under a quarter of the $size_mb MiB disk" \
+    test "${copied:-full}" != full -a "${copied:-0}" -lt $((size_mb * 262144))
+kl_virsh 2 suspend vm1 >/dev/null || kt_fail "virsh suspend refused"
+sleep 1.5
+if cmp -s "$img1" "$img2"; then
+    kt_pass "suspended: the images are equal after the resync"
+else
+    kt_fail "suspended: the images differ after the resync: $(
+        cmp "$img1" "$img2" 2>&1 | head -n 1)"
+fi
+kl_virsh 2 resume vm1 >/dev/null || kt_fail "virsh resume refused"
 for i in 1 2; do
     echo "---- node$i kemarid (last lines) ----"
     tail -n 12 "$KT_DIR/n$i/kemarid.log"
