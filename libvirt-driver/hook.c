@@ -13,7 +13,9 @@
  *
  *   prepare   vet the domain (kemarixml): print each problem on stderr as
  *             "kemari: DOMAIN: PROBLEM" (libvirt shows it to the user)
- *             and exit 1, which refuses the start
+ *             and exit 1, which refuses the start; a domain that may
+ *             start has the state files of its replicated disks sealed
+ *             (seal_disk_state())
  *   started, stopped, release
  *             tell kemarid over its control socket (kemari.conf's
  *             control-socket, or $KEMARI_SOCKET), waiting at most
@@ -29,7 +31,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -112,6 +116,83 @@ path_shared(const char *path, void *opaque)
     return kemarixml_path_shared_statfs(path, NULL);
 }
 
+/* kemari.conf, or its defaults when it is missing or unreadable. */
+static conf *
+hook_conf(void)
+{
+    g_autoptr(GError) err = NULL;
+    conf *c = NULL;
+
+    if (g_file_test(CONF_DEFAULT_PATH, G_FILE_TEST_EXISTS)) {
+        c = conf_load(CONF_DEFAULT_PATH, &err);
+        if (!c) {
+            log_warnx("%s (using the defaults)", err->message);
+        }
+    }
+    return c ? c : conf_new_defaults();
+}
+
+/*
+ * Seals the state files of DOMAIN's replicated disks before its QEMU
+ * starts: STATE-DIR/disks/DOMAIN/DEVICE.kemari-disk becomes
+ * DEVICE.kemari-disk.sealed.  Only a QEMU that is given that directory
+ * reads a sealed file, and it removes it as soon as it logs the disk's
+ * writes itself; a QEMU that is never given it (kemarid not running,
+ * say) thus leaves no file behind that names a session its image may no
+ * longer match.  A sealed file an earlier launch left is removed first:
+ * that QEMU may have written to the image without logging.  STATE-DIR is
+ * $KEMARI_STATE_DIR, else kemari.conf's state-dir.  Returns NULL, or
+ * what could be neither sealed nor removed (caller frees).
+ */
+static char *
+seal_disk_state(const char *domain)
+{
+    const char *env = g_getenv("KEMARI_STATE_DIR");
+    g_autoptr(conf) c = env && *env ? NULL : hook_conf();
+    g_autofree char *dir = g_build_filename(c ? c->state_dir : env, "disks",
+                                            domain, NULL);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    unsigned i;
+    int fd;
+
+    if (!d) {
+        return NULL;            /* no state kept for this domain */
+    }
+    while ((name = g_dir_read_name(d)) != NULL) {
+        g_ptr_array_add(names, g_strdup(name));
+    }
+    for (i = 0; i < names->len; i++) {
+        g_autofree char *path = g_build_filename(
+            dir, (const char *)g_ptr_array_index(names, i), NULL);
+
+        if (g_str_has_suffix(path, ".kemari-disk.sealed") &&
+            unlink(path) < 0 && errno != ENOENT) {
+            return g_strdup_printf("cannot remove %s: %s", path,
+                                   g_strerror(errno));
+        }
+    }
+    for (i = 0; i < names->len; i++) {
+        g_autofree char *path = g_build_filename(
+            dir, (const char *)g_ptr_array_index(names, i), NULL);
+        g_autofree char *sealed = g_strconcat(path, ".sealed", NULL);
+
+        if (g_str_has_suffix(path, ".kemari-disk") &&
+            rename(path, sealed) < 0 && unlink(path) < 0 && errno != ENOENT) {
+            return g_strdup_printf("cannot seal nor remove %s: %s", path,
+                                   g_strerror(errno));
+        }
+    }
+    /* sealed for good before the QEMU may write */
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    return NULL;
+}
+
 static int
 hook_prepare(const char *domain)
 {
@@ -128,9 +209,19 @@ hook_prepare(const char *domain)
     unsigned i;
 
     xml = read_input(STDIN_FILENO, KEMARIXML_MAX_SIZE, &len);
-    if (!xml || !kemarixml_check(xml, len, &host, problems) ||
-        problems->len == 0) {
+    if (!xml || !kemarixml_check(xml, len, &host, problems)) {
         return 0;
+    }
+    if (problems->len == 0) {
+        char *why = pairproto_name_valid(domain) ? seal_disk_state(domain)
+                                                 : NULL;
+
+        if (!why) {
+            return 0;
+        }
+        g_ptr_array_add(problems, g_strdup_printf(
+            "replicated disk state: %s", why));
+        g_free(why);
     }
     for (i = 0; i < problems->len; i++) {
         log_warnx("%s: %s", domain,
@@ -320,22 +411,12 @@ static char *
 control_socket(void)
 {
     const char *env = g_getenv("KEMARI_SOCKET");
-    g_autoptr(GError) err = NULL;
     g_autoptr(conf) c = NULL;
 
     if (env && *env) {
         return g_strdup(env);
     }
-    if (g_file_test(CONF_DEFAULT_PATH, G_FILE_TEST_EXISTS)) {
-        c = conf_load(CONF_DEFAULT_PATH, &err);
-        if (!c) {
-            log_warnx("%s (using the default control socket)",
-                      err->message);
-        }
-    }
-    if (!c) {
-        c = conf_new_defaults();
-    }
+    c = hook_conf();
     return g_strdup(c->control_socket);
 }
 

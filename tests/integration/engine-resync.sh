@@ -20,11 +20,13 @@
 #      and every reported disk record, read from b.img, are intact.
 #   8. B's QEMU, running the guest alone, is killed and started again on
 #      b.img (paused, given its parameters, then let go: the guest boots
-#      afresh).  It takes up b.img's activity log, kept on stable storage
-#      since the failover, as its resync bitmap: a.img comes back with an
-#      incremental resync, and the images compare equal.
+#      afresh), its state file sealed first as libvirt's hook does.  It
+#      takes up b.img's activity log, kept on stable storage since the
+#      failover, as its resync bitmap (and unseals it): a.img comes back
+#      with an incremental resync, and the images compare equal.
 #   9. The same restart, but the guest writes before the parameters come:
-#      the log is not taken up, and a.img comes back with a full copy.
+#      the log is not taken up (the state file says no session), and a.img
+#      comes back with a full copy.
 # Both images start with 96 MiB of random bytes (different on each), so a
 # full copy sends most of the disk;
 # each copy's bytes are checked and printed against the disk's size.
@@ -203,6 +205,9 @@ rs_restart() {
     kt_stop "$KT_UDP_PID"
     kt_stop "$KT_DISK_PID"
     rm -f "$KT_DIR/udp.status" "$KT_DIR/disk.status" "$KT_DIR/disk.reports"
+    # sealed before the QEMU starts, as libvirt's hook does
+    mv "$sb/vdisk0.kemari-disk" "$sb/vdisk0.kemari-disk.sealed" ||
+        kt_fail "$_name: b.img has no state file to seal"
     kt_observers "$ns"
     kt_pair_tap "$ns" "$_tap"
     kt_disk "$size" "$b_img"
@@ -222,6 +227,8 @@ rs_restart() {
         rs_progress "$_name written to"
         rs_params "$_name" "$sb"
     fi
+    kt_check "$_name: the state file is no longer sealed" \
+        test -s "$sb/vdisk0.kemari-disk" -a ! -e "$sb/vdisk0.kemari-disk.sealed"
     rs_progress "$_name alone"
 }
 

@@ -194,7 +194,8 @@ kd_libvirt_hook() {
     cat > "$_kd_hooks/kemari" <<HOOK
 #!/bin/sh
 KEMARI_QEMU_EMULATOR='$KEMARI_QEMU' KEMARI_SHARED_STORAGE='$KT_DIR' \\
-KEMARI_SOCKET='$KT_DIR/n$1/kemarid.sock' exec '$KD_HOOK' "\$@"
+KEMARI_SOCKET='$KT_DIR/n$1/kemarid.sock' \\
+KEMARI_STATE_DIR='$KT_DIR/n$1/state' exec '$KD_HOOK' "\$@"
 HOOK
     chmod +x "$_kd_hooks/kemari"
 }

@@ -8,7 +8,10 @@
  *   refuse-*, bad-kemari-*
  *                 exit 1, one "kemari: DOMAIN: PROBLEM" line per problem
  * What each prints is compared with tests/unit/golden/
- * kemari-hook-domains.out (KEMARI_REGENERATE=1 rewrites it).
+ * kemari-hook-domains.out (KEMARI_REGENERATE=1 rewrites it).  A domain
+ * allowed to start has the state files of its replicated disks sealed
+ * ($KEMARI_STATE_DIR/disks/DOMAIN); one refused, or without <kemari>,
+ * leaves them alone.
  *
  * started/stopped/release talk to a fake kemarid (a thread serving a
  * UNIX socket, $KEMARI_SOCKET): one request line, then exit 0 whatever
@@ -56,6 +59,9 @@ run_clear(struct run *r)
     g_free(r->err);
 }
 
+/* $KEMARI_STATE_DIR of the hooks run_hook() runs */
+static const char *hook_state_dir = "/nonexistent/kemari-state";
+
 /*
  * Runs the hook with DOMAIN OP, stdin from STDIN_FD (taken), and
  * KEMARI_SOCKET set to SOCKET (NULL: a path where nothing listens).
@@ -71,6 +77,7 @@ run_hook(const char *domain, const char *op, int stdin_fd,
     gint64 start = g_get_monotonic_time();
 
     g_subprocess_launcher_setenv(l, "KEMARI_QEMU_EMULATOR", EMULATOR, TRUE);
+    g_subprocess_launcher_setenv(l, "KEMARI_STATE_DIR", hook_state_dir, TRUE);
     g_subprocess_launcher_setenv(l, "KEMARI_SOCKET",
                                  socket_path ? socket_path
                                              : "/nonexistent/kemarid.sock",
@@ -494,12 +501,111 @@ test_notify_failures(void **state)
     run_clear(&r);
 }
 
+/* ------------------------------------------------------------------ */
+/* Sealing the state of replicated disks at prepare */
+
+/* Writes TEXT to DIR/NAME. */
+static void
+put_file(const char *dir, const char *name, const char *text)
+{
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_autoptr(GError) err = NULL;
+
+    if (!g_file_set_contents(path, text, -1, &err)) {
+        fail_msg("%s", err->message);
+    }
+}
+
+/* DIR/NAME holds WANT, or there is no such file if WANT is "-". */
+static void
+assert_file(const char *dir, const char *name, const char *want)
+{
+    g_autofree char *path = g_build_filename(dir, name, NULL);
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        text = g_strdup("-");
+    }
+    assert_string_equal(text, want);
+}
+
+/* Runs prepare for hook-domains/FILE, whose domain is DOMAIN. */
+static int
+prepare_file(const char *file, const char *domain)
+{
+    g_autofree char *rel = g_strconcat("tests/unit/hook-domains/", file, NULL);
+    g_autofree char *path = golden_srcpath(rel);
+    struct run r;
+    int status;
+
+    run_hook(domain, "prepare", open_file(path), NULL, &r);
+    status = r.status;
+    run_clear(&r);
+    return status;
+}
+
+static void
+test_prepare_seals(void **state)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *top = g_dir_make_tmp("kemari-hook-state-XXXXXX", &err);
+    g_autofree char *dir = NULL;
+    g_autofree char *disks = NULL;
+    const char *names[] = { "vdisk0.kemari-disk", "vdisk0.kemari-disk.sealed",
+                            "vdisk1.kemari-disk.sealed", "notes.txt" };
+    unsigned i;
+
+    (void)state;
+    assert_non_null(top);
+    hook_state_dir = top;
+    dir = g_build_filename(top, "disks", "a-replicated-local", NULL);
+    assert_int_equal(g_mkdir_with_parents(dir, 0700), 0);
+    put_file(dir, "vdisk0.kemari-disk", "state of vdisk0");
+    put_file(dir, "vdisk1.kemari-disk.sealed", "left by an earlier launch");
+    put_file(dir, "notes.txt", "not ours");
+
+    /* refused, or not protected: nothing is touched */
+    assert_int_equal(prepare_file("refuse-file-disk-local.xml",
+                                  "a-replicated-local"), 1);
+    assert_int_equal(prepare_file("plain-no-kemari.xml",
+                                  "a-replicated-local"), 0);
+    assert_file(dir, "vdisk0.kemari-disk", "state of vdisk0");
+
+    /* allowed: sealed; what an earlier launch left sealed is gone */
+    assert_int_equal(prepare_file("allow-replicated-local.xml",
+                                  "a-replicated-local"), 0);
+    assert_file(dir, "vdisk0.kemari-disk", "-");
+    assert_file(dir, "vdisk0.kemari-disk.sealed", "state of vdisk0");
+    assert_file(dir, "vdisk1.kemari-disk.sealed", "-");
+    assert_file(dir, "notes.txt", "not ours");
+
+    /* started again without a QEMU that took it up: the seal is removed */
+    assert_int_equal(prepare_file("allow-replicated-local.xml",
+                                  "a-replicated-local"), 0);
+    assert_file(dir, "vdisk0.kemari-disk.sealed", "-");
+
+    /* a domain that keeps no state: nothing to do */
+    assert_int_equal(prepare_file("allow-minimal.xml", "a-minimal"), 0);
+
+    for (i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autofree char *path = g_build_filename(dir, names[i], NULL);
+
+        unlink(path);
+    }
+    rmdir(dir);
+    disks = g_build_filename(top, "disks", NULL);
+    rmdir(disks);
+    rmdir(top);
+    hook_state_dir = "/nonexistent/kemari-state";
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prepare_domains),
         cmocka_unit_test(test_prepare_large),
+        cmocka_unit_test(test_prepare_seals),
         cmocka_unit_test(test_never_read),
         cmocka_unit_test(test_notify_ok),
         cmocka_unit_test(test_notify_not_ours),
