@@ -33,6 +33,8 @@
 #include "log.h"
 
 #define LV_URI "qemu:///system"
+/* where qemu:///system keeps the pid of each running domain's QEMU */
+#define LV_PID_DIR "/run/libvirt/qemu"
 #define QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
 
 /* Per VM. */
@@ -507,6 +509,26 @@ apply_metadata(struct kd_vm *vm, const char *xml)
     }
 }
 
+/*
+ * The pid of the QEMU of domain NAME, from libvirt's pid file; 0 if it
+ * cannot be read.  kemarid gives that process's user the directory
+ * where QEMU keeps the state of replicated disks.
+ */
+static pid_t
+qemu_pid(const char *name)
+{
+    g_autofree char *path = g_strdup_printf(LV_PID_DIR "/%s.pid", name);
+    g_autofree char *text = NULL;
+    gint64 pid;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        !g_ascii_string_to_signed(g_strstrip(text), 10, 1, G_MAXINT, &pid,
+                                  NULL)) {
+        return 0;
+    }
+    return (pid_t)pid;
+}
+
 static void
 scan_main(struct lv_job *j)
 {
@@ -555,6 +577,7 @@ scan_main(struct lv_job *j)
         l->active = true;
         if (!was && vm->fsm->state == VMFSM_STOPPED) {
             vm_log_info(vm->name, "libvirt domain with <kemari> runs here");
+            vm->pid = qemu_pid(vm->name);
             kd_vm_qemu_connected(vm);
         }
     }
@@ -592,6 +615,7 @@ job_main(gpointer data)
         } else {
             vm_log_info(j->vm->name, "incoming domain started through "
                         "libvirt (paused)");
+            j->vm->pid = qemu_pid(j->vm->name);
             kd_vm_qemu_connected(j->vm);
         }
         break;
@@ -791,6 +815,7 @@ lv_release(struct kd_vm *vm)
 {
     struct lv_vm *l = vm->be;
 
+    vm->pid = 0;
     if (l) {
         g_free(l->xml);
         g_free(l->live);

@@ -143,6 +143,9 @@ kt_check "node2's kemarid sees vm1 stop" kd_wait_field 2 state STOPPED 30
 out=$(kl_virsh 2 start vm1 2>&1) || kt_fail "vm1 did not start again: $out"
 kt_check "vm1 boots again on node2" kl_wait_ready 2 vm1 180
 kt_check "node2's kemarid finds it" kd_wait_field 2 state UNPROTECTED 30
+pid=$(kl_qemu_pids 2)
+kt_check "node2's kemarid knows the new QEMU's pid ($pid), whose user gets the state directory" \
+    grep -q "vm=vm1: QEMU (pid ${pid:-none}) runs here" "$KT_DIR/n2/kemarid.log"
 st=$KT_DIR/n2/state/disks/vm1/virtio-disk0.kemari-disk
 kt_check "the hook sealed node2's disk state, the new QEMU took it up" \
     test -s "$st" -a ! -e "$st.sealed"
