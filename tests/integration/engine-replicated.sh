@@ -7,10 +7,12 @@
 #   1. Bad requests are refused with a clear error and leave the guest
 #      running: a device id that names no disk, a secondary whose image
 #      has another size.
-#   2. The secondary's own image starts as random bytes.  Protection
-#      copies the disk while the guest runs on; query-kemari shows the
-#      copy's progress on the primary, then both sides report the disk
-#      synced.
+#   2. The secondary's own image starts empty (0 bytes, as kemarid
+#      makes one that is missing): the secondary grows it to the disk's
+#      size.  Protection copies the disk while the guest runs on;
+#      query-kemari shows the copy's progress on the primary, then both
+#      sides report the disk synced.  (engine-failover-replicated and
+#      engine-resync copy onto images of random bytes.)
 #   3. The primary's writes are not held (held-writes stays 0) while its
 #      network output still is.
 #   4. Three times: the guest is stopped, a checkpoint taken while it
@@ -87,10 +89,9 @@ kt_check "the primary's guest still runs" \
 kt_check "the primary is not protected after the refusals" \
     test "$(kt_kemari_field q0 state)" != protected
 
-# 2. the initial copy, onto random bytes
+# 2. the initial copy, onto an empty image
 kt_pair_tap "$ns" kt2
-head -c 64M /dev/urandom > "$KT_DIR/sec.img"
-kt_disk 64M "$KT_DIR/sec.img"
+kt_disk 0 "$KT_DIR/sec.img"
 sec_img=$KT_IMG
 # shellcheck disable=SC2086
 KT_TAP=kt2 kt_qemu "$ns" q1 "$append" $KT_DISK -incoming defer
@@ -121,6 +122,8 @@ kt_check "secondary: disk synced, $(kt_disk_field q1 transferred) data bytes rec
     test "$(kt_disk_field q1 synced)" = true
 kt_check "the primary's remaining count is 0" \
     test "$(kt_disk_field q0 remaining)" = 0
+kt_check "the secondary's empty image was grown to the disk's size ($(
+    stat -c %s "$sec_img") bytes)" test "$(stat -c %s "$sec_img")" = 67108864
 
 # 3. writes are not held, packets are
 held_w=0 held_p=0 n=0
