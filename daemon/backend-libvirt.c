@@ -21,7 +21,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/libvirt-qemu.h>
@@ -758,6 +761,59 @@ incoming_xml(GBytes *config, GError **error)
     return g_string_free(out, FALSE);
 }
 
+/*
+ * Each replicated disk needs an image of its own on this node, at the
+ * primary's path.  A missing one is made here, empty, when it is a raw
+ * file: the engine grows an empty image to the primary's size when the
+ * copy declares the disk.  Another format cannot be made without its
+ * size: the start is refused, saying what to do.  (libvirt itself
+ * refuses a missing block device.)
+ */
+static bool
+make_replicated_images(struct kd_vm *vm, GError **error)
+{
+    gsize len = 0;
+    const char *xml = g_bytes_get_data(vm->config, &len);
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(kemarixml_doc) d = kemarixml_parse(xml, len, NULL);
+    g_autoptr(kemarixml_config) c = d ? kemarixml_config_get(d, problems)
+                                      : NULL;
+    g_autoptr(GPtrArray) images = c ? kemarixml_replicated_images(d, c)
+                                    : NULL;
+    unsigned i;
+
+    for (i = 0; images && i < images->len; i++) {
+        const struct kemarixml_image *im = g_ptr_array_index(images, i);
+        int fd;
+
+        if (!im->file || g_file_test(im->file, G_FILE_TEST_EXISTS)) {
+            continue;
+        }
+        if (im->format && strcmp(im->format, "raw") != 0) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                        "replicated disk %s: %s is missing on this node; "
+                        "make a %s image of the primary's size there "
+                        "(qemu-img create -f %s %s SIZE)", im->target,
+                        im->file, im->format, im->format, im->file);
+            return false;
+        }
+        fd = open(im->file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST) {
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                        "replicated disk %s: cannot make an image at %s: "
+                        "%s", im->target, im->file, g_strerror(errno));
+            return false;
+        }
+        if (fd >= 0) {
+            close(fd);
+            vm_log_info(vm->name, "replicated disk %s: made an empty image "
+                        "at %s (the copy grows it to the primary's size)",
+                        im->target, im->file);
+        }
+    }
+    return true;
+}
+
 static bool
 lv_start_incoming(struct kd_vm *vm, GError **error)
 {
@@ -768,6 +824,9 @@ lv_start_incoming(struct kd_vm *vm, GError **error)
     if (!vm->config) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                     "no configuration from the primary");
+        return false;
+    }
+    if (!make_replicated_images(vm, error)) {
         return false;
     }
     xml = incoming_xml(vm->config, error);

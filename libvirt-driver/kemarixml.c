@@ -996,6 +996,60 @@ domain_disks(const struct kemarixml_doc *d)
     return disks;
 }
 
+/* Whether the <disk> N is written and replicated under C. */
+static bool
+disk_replicated(xmlNodePtr n, const struct kemarixml_config *c)
+{
+    g_autofree char *device = elem_attr(n, "device");
+    g_autofree char *target = child_attr(n, "target", "dev");
+
+    /* writable disks only: read-only ones, CD-ROMs and floppies are never
+     * written, so there is nothing to replicate (and the hook refuses
+     * LUNs) */
+    return (!device || strcmp(device, "disk") == 0) &&
+           !child_element(n, "readonly") &&
+           kemarixml_disk_storage(c, target ? target : "") ==
+               KEMARIXML_STORAGE_REPLICATED;
+}
+
+static void
+image_free(gpointer p)
+{
+    struct kemarixml_image *im = p;
+
+    g_free(im->target);
+    g_free(im->file);
+    g_free(im->format);
+    g_free(im);
+}
+
+GPtrArray *
+kemarixml_replicated_images(const struct kemarixml_doc *d,
+                            const struct kemarixml_config *c)
+{
+    g_autoptr(GPtrArray) disks = domain_disks(d);
+    GPtrArray *images = g_ptr_array_new_with_free_func(image_free);
+    unsigned i;
+
+    for (i = 0; i < disks->len; i++) {
+        xmlNodePtr n = g_ptr_array_index(disks, i);
+        g_autofree char *type = elem_attr(n, "type");
+        struct kemarixml_image *im;
+
+        if (!disk_replicated(n, c)) {
+            continue;
+        }
+        im = g_new0(struct kemarixml_image, 1);
+        im->target = child_attr(n, "target", "dev");
+        if (type && strcmp(type, "file") == 0) {
+            im->file = child_attr(n, "source", "file");
+        }
+        im->format = child_attr(n, "driver", "type");
+        g_ptr_array_add(images, im);
+    }
+    return images;
+}
+
 char **
 kemarixml_replicated_disks(const struct kemarixml_doc *d,
                            const struct kemarixml_config *c,
@@ -1007,17 +1061,9 @@ kemarixml_replicated_disks(const struct kemarixml_doc *d,
 
     for (i = 0; i < disks->len; i++) {
         xmlNodePtr n = g_ptr_array_index(disks, i);
-        g_autofree char *device = elem_attr(n, "device");
-        g_autofree char *target = child_attr(n, "target", "dev");
         g_autofree char *alias = NULL;
 
-        /* writable disks only: read-only ones, CD-ROMs and floppies are
-         * never written, so there is nothing to replicate (and the hook
-         * refuses LUNs) */
-        if ((device && strcmp(device, "disk") != 0) ||
-            child_element(n, "readonly") ||
-            kemarixml_disk_storage(c, target ? target : "") !=
-                KEMARIXML_STORAGE_REPLICATED) {
+        if (!disk_replicated(n, c)) {
             continue;
         }
         alias = child_attr(n, "alias", "name");

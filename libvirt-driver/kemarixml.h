@@ -157,6 +157,22 @@ char **kemarixml_replicated_disks(const struct kemarixml_doc *d,
                                   const struct kemarixml_config *c,
                                   GPtrArray *problems);
 
+/* The image of a replicated disk. */
+struct kemarixml_image {
+    char *target;               /* <target dev>, NULL if not given */
+    char *file;                 /* <source file> of a file disk, else NULL */
+    char *format;               /* <driver type>, NULL if not given */
+};
+
+/*
+ * The images of D's replicated writable disks (as for
+ * kemarixml_replicated_disks(), but with or without an <alias>: the
+ * migratable XML a secondary gets has none), in document order, as
+ * struct kemarixml_image (the array frees them).
+ */
+GPtrArray *kemarixml_replicated_images(const struct kemarixml_doc *d,
+                                       const struct kemarixml_config *c);
+
 /* ------------------------------------------------------------------ */
 /* The device table */
 

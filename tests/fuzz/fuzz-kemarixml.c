@@ -73,7 +73,8 @@ check_config(const struct kemarixml_config *c)
     }
 }
 
-/* The replicated disks kemarid would ask the engine for: aliases. */
+/* The replicated disks kemarid would ask the engine for: aliases; and
+ * their images. */
 static void
 check_replicated(const struct kemarixml_doc *d,
                  const struct kemarixml_config *c, GPtrArray *problems)
@@ -88,6 +89,15 @@ check_replicated(const struct kemarixml_doc *d,
         if (!*ids[i] || (!c && i == 0)) {
             abort();
         }
+    }
+    /* the images a secondary makes when missing: at least those disks */
+    if (c) {
+        GPtrArray *images = kemarixml_replicated_images(d, c);
+
+        if (images->len < i) {
+            abort();
+        }
+        g_ptr_array_free(images, TRUE);
     }
     g_strfreev(ids);
 }

@@ -4,7 +4,8 @@
 # libvirt backend on simulated nodes with real corosync and libvirtd
 # (node3 only votes):
 #   - each node has its own image at /var/lib/libvirt/images/vm1.img
-#     (a node-local directory); node2's starts as random bytes;
+#     (a node-local directory); node2 has none at first: its kemarid makes
+#     an empty one, which the engine grows to the disk's size;
 #   - the hook lets the domain start (the same disk in shared mode is
 #     refused: it is on no shared storage);
 #   - kemarid takes the engine's settings from the domain's <kemari>
@@ -48,7 +49,7 @@ mkdir -p "${img1%/*}" "${img2%/*}"
 # them up to the first block that holds none)
 head -c 128M /dev/zero > "$img1"
 head -c "$((size_mb - 128))M" /dev/urandom >> "$img1"
-head -c "${size_mb}M" /dev/urandom > "$img2"
+rm -f "$img2"
 
 ns="<kemari:kemari xmlns:kemari='https://kemari.dev/xmlns/libvirt/1.0'>"
 meta="<metadata>$ns<kemari:peer node='node1'/><kemari:peer node='node2'/><kemari:checkpoint max-interval-ms='200'/><kemari:storage mode='replicated'/></kemari:kemari></metadata>"
@@ -97,6 +98,11 @@ done
 kt_check "kemari status showed the copy's progress: ${progress:-nothing}" \
     kt_has "$progress" 'copying, [0-9]+% \(.* to go\), [0-9.]+[KMG]/s, [0-9]+ s left'
 kt_check "the disk is in sync: $line" kt_has "$line" 'in sync'
+kt_check "node2's kemarid made the missing image: $(grep -h 'made an empty image' "$KT_DIR/n2/kemarid.log")" \
+    grep -q 'made an empty image at /var/lib/libvirt/images/vm1.img' \
+    "$KT_DIR/n2/kemarid.log"
+kt_check "the engine grew it to the disk's size ($(stat -c %s "$img2") bytes)" \
+    test "$(stat -c %s "$img2")" = $((size_mb << 20))
 kt_check "vm1 protected" kd_wait_field 1 state PROTECTED 60
 params=$(kl_virsh 1 qemu-monitor-command vm1 \
     '{"execute":"query-migrate-parameters"}' 2>&1)

@@ -13,7 +13,8 @@
  * kemarixml_rules_markdown() renders it.  KEMARI_REGENERATE=1 rewrites
  * the golden file and the README section instead of comparing.  Storage
  * modes: which rows vet a disk in each mode, kemarixml_disk_storage(),
- * and kemarixml_replicated_disks() over a running domain's disks.
+ * and kemarixml_replicated_disks() over a running domain's disks;
+ * kemarixml_replicated_images() over the same disks without aliases.
  */
 #include "config.h"
 
@@ -554,6 +555,72 @@ replicated_of(const char *metadata, const char *devices, bool with_config,
     ids = kemarixml_replicated_disks(d, c, problems);
     assert_non_null(ids);
     return g_strjoinv(" ", ids);
+}
+
+/* The running disks as a secondary gets them: migratable XML, without
+ * the aliases libvirt gave them, and with their formats. */
+static const char migratable_disks[] =
+    "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+    "<source file='/var/lib/libvirt/images/a.qcow2'/>"
+    "<target dev='vda' bus='virtio'/></disk>\n"
+    "<disk type='block' device='disk'><source dev='/dev/vg0/b'/>"
+    "<target dev='vdb' bus='virtio'/></disk>\n"
+    "<disk type='file' device='disk'>"
+    "<source file='/var/lib/libvirt/images/c.img'/>"
+    "<target dev='vdc' bus='virtio'/><readonly/></disk>\n"
+    "<disk type='file' device='cdrom'>"
+    "<source file='/var/lib/libvirt/images/d.iso'/>"
+    "<target dev='sda' bus='sata'/><readonly/></disk>\n"
+    "<disk type='file'><driver name='qemu' type='raw'/>"
+    "<source file='/var/lib/libvirt/images/e.img'/>"
+    "<target dev='vde' bus='virtio'/><alias name='ua-data'/></disk>\n";
+
+/* kemarixml_replicated_images() of the migratable disks under METADATA,
+ * as "TARGET:FILE:FORMAT ..." ("-" for what is not given). */
+static char *
+images_of(const char *metadata)
+{
+    g_autofree char *xml = domain_with(metadata, migratable_disks);
+    g_autoptr(GPtrArray) p = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(kemarixml_doc) d = kemarixml_parse(xml, strlen(xml), NULL);
+    g_autoptr(kemarixml_config) c = NULL;
+    g_autoptr(GPtrArray) images = NULL;
+    GString *out = g_string_new(NULL);
+    unsigned i;
+
+    assert_non_null(d);
+    c = kemarixml_config_get(d, p);
+    assert_non_null(c);
+    images = kemarixml_replicated_images(d, c);
+    for (i = 0; i < images->len; i++) {
+        const struct kemarixml_image *im = g_ptr_array_index(images, i);
+
+        g_string_append_printf(out, "%s%s:%s:%s", i ? " " : "",
+                               im->target ? im->target : "-",
+                               im->file ? im->file : "-",
+                               im->format ? im->format : "-");
+    }
+    return g_string_free(out, FALSE);
+}
+
+static void
+test_replicated_images(void **state)
+{
+    char *s;
+
+    (void)state;
+    s = images_of(K(PEER "<kemari:storage mode=\"shared\"/>"));
+    assert_string_equal(s, "");
+    g_free(s);
+    /* the writable disks, aliases or not; a block device has no file */
+    s = images_of(K(PEER "<kemari:storage mode=\"replicated\"/>"));
+    assert_string_equal(s, "vda:/var/lib/libvirt/images/a.qcow2:qcow2 "
+                        "vdb:-:- vde:/var/lib/libvirt/images/e.img:raw");
+    g_free(s);
+    s = images_of(K(PEER S("<kemari:disk target=\"vde\" "
+                           "mode=\"replicated\"/>")));
+    assert_string_equal(s, "vde:/var/lib/libvirt/images/e.img:raw");
+    g_free(s);
 }
 
 static void
@@ -1129,6 +1196,7 @@ main(void)
         cmocka_unit_test(test_disk_count),
         cmocka_unit_test(test_disk_storage),
         cmocka_unit_test(test_replicated_disks),
+        cmocka_unit_test(test_replicated_images),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_ok),
         cmocka_unit_test(test_check),
